@@ -1,0 +1,5 @@
+"""Run the CLI with ``python -m controller``."""
+
+from controller.cli import main
+
+raise SystemExit(main())

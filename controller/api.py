@@ -1,0 +1,341 @@
+"""Console and REST API handlers of the foundation, and their route table."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from importlib import resources
+from typing import Any, Final
+
+from aiohttp import web
+
+from controller.accounts import User, WebSession
+from controller.audit import AuditEntry
+from controller.config import LEVELS, ROLES
+from controller.context import CONTEXT, SiteContext
+from controller.web import (
+    ALL_ROLES,
+    SESSION_COOKIE,
+    Route,
+    field_bool,
+    field_str,
+    json_body,
+    json_ok,
+    only_fields,
+    query_int,
+    remote_of,
+    session_of,
+)
+from monitoring.metrics import CONTENT_TYPE
+
+_STATIC: Final = "console/static"
+ADMIN: Final = frozenset({"admin"})
+AUDIT_READERS: Final = frozenset({"admin", "auditor"})
+
+
+def _ctx(request: web.Request) -> SiteContext:
+    return request.app[CONTEXT]
+
+
+def iso(ts: float | None) -> str | None:
+    """A UTC timestamp in ISO 8601 with a Z."""
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds").replace(
+        "+00:00", "Z")
+
+
+def user_json(user: User) -> dict[str, Any]:
+    """An account as the API shows it."""
+    return {
+        "username": user.username, "role": user.role, "disabled": user.disabled,
+        "failed_logins": user.failed_logins, "locked_until": iso(user.locked_until),
+        "created_at": iso(user.created_at),
+    }
+
+
+def _me_json(ctx: SiteContext, session: WebSession) -> dict[str, Any]:
+    return {
+        "user": {"username": session.user.username, "role": session.user.role},
+        "csrf_token": session.csrf_token,
+        "idle_timeout_seconds": ctx.accounts.idle_seconds,
+    }
+
+
+def _entry_json(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id, "ts": iso(entry.ts), "actor": entry.actor,
+        "origin_site": entry.origin_site, "action": entry.action, "target": entry.target,
+        "result": entry.result, "details": dict(entry.details),
+    }
+
+
+# -- public ---------------------------------------------------------------------------------
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness and basic readiness, without login."""
+    ctx = _ctx(request)
+    ctx.store.query_one("SELECT 1")
+    return json_ok({"status": "ok", "site": ctx.config.site.id, "level": ctx.config.site.level,
+                    "version": ctx.version, "schema_version": ctx.store.schema_version()})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text exposition."""
+    ctx = _ctx(request)
+    row = ctx.store.query_one("SELECT COUNT(*) AS n FROM web_sessions")
+    ctx.metrics.console_sessions.set(row["n"] if row else 0)
+    return web.Response(body=ctx.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+
+
+async def console_page(request: web.Request) -> web.Response:
+    """The console's single page."""
+    html = resources.files("controller").joinpath(_STATIC, "index.html").read_bytes()
+    return web.Response(body=html, content_type="text/html", charset="utf-8",
+                        headers={"Cache-Control": "no-cache"})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """The OpenAPI 3 document of these routes."""
+    from controller.openapi import build_openapi
+
+    return json_ok(build_openapi(ROUTES, _ctx(request).version))
+
+
+async def login(request: web.Request) -> web.Response:
+    """Check credentials, open a console session and set its cookie."""
+    ctx = _ctx(request)
+    body = await json_body(request)
+    only_fields(body, {"username", "password"})
+    username = field_str(body, "username", max_len=64) or ""
+    password = field_str(body, "password", max_len=1024) or ""
+    remote = remote_of(request)
+    try:
+        user = await asyncio.to_thread(ctx.accounts.authenticate, username, password, remote)
+    except Exception:
+        ctx.metrics.logins.labels("failure").inc()
+        raise
+    ctx.metrics.logins.labels("success").inc()
+    token, session = ctx.accounts.open_session(user, remote)
+    response = json_ok(_me_json(ctx, session))
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict",
+                        secure=ctx.config.console.tls, path="/")
+    return response
+
+
+async def setup_status(request: web.Request) -> web.Response:
+    """Whether the first admin still has to be created."""
+    return json_ok({"needed": _ctx(request).accounts.setup_needed()})
+
+
+async def setup(request: web.Request) -> web.Response:
+    """Create the first admin with the one-time setup token."""
+    ctx = _ctx(request)
+    body = await json_body(request)
+    only_fields(body, {"token", "username", "password"})
+    token = field_str(body, "token", max_len=128) or ""
+    username = field_str(body, "username", max_len=64) or ""
+    password = field_str(body, "password", max_len=1024) or ""
+    user = await asyncio.to_thread(ctx.accounts.create_first_admin, token, username, password,
+                                   remote_of(request))
+    token_file = ctx.config.storage.data_dir / "setup-token"
+    token_file.unlink(missing_ok=True)
+    return json_ok({"user": user_json(user)}, status=201)
+
+
+# -- any logged-in role ---------------------------------------------------------------------
+
+async def logout(request: web.Request) -> web.Response:
+    """End the console session."""
+    ctx = _ctx(request)
+    ctx.accounts.close_session(session_of(request))
+    response = json_ok({"status": "ok"})
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def me(request: web.Request) -> web.Response:
+    """Who is logged in, with the CSRF token for this session."""
+    return json_ok(_me_json(_ctx(request), session_of(request)))
+
+
+async def change_own_password(request: web.Request) -> web.Response:
+    """Change the logged-in user's password (ends their sessions)."""
+    ctx = _ctx(request)
+    body = await json_body(request)
+    only_fields(body, {"current_password", "new_password"})
+    current = field_str(body, "current_password", max_len=1024) or ""
+    new = field_str(body, "new_password", max_len=1024) or ""
+    await asyncio.to_thread(ctx.accounts.change_own_password, session_of(request), current, new)
+    response = json_ok({"status": "ok"})
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def site(request: web.Request) -> web.Response:
+    """This site's identity, level, uplink and children."""
+    cfg = _ctx(request).config
+    uplink = cfg.uplink
+    return json_ok({
+        "id": cfg.site.id, "name": cfg.site.name, "level": cfg.site.level,
+        "version": _ctx(request).version,
+        "uplink": {"configured": uplink is not None, "url": uplink.url if uplink else None,
+                   "state": "disconnected" if uplink else "not_configured"},
+        "children": [{"id": c.id, "name": c.name or c.id, "state": "offline"}
+                     for c in cfg.children],
+        "devices": len(cfg.devices),
+        "bridges": [{"id": b.id, "kind": b.kind, "name": b.name or b.id} for b in cfg.bridges],
+    })
+
+
+# -- audit ------------------------------------------------------------------------------------
+
+async def audit_list(request: web.Request) -> web.Response:
+    """Audit entries, newest first."""
+    ctx = _ctx(request)
+    limit = query_int(request, "limit", 50, low=1, high=500) or 50
+    before = query_int(request, "before_id", None, low=1, high=2**62)
+    action = request.query.get("action") or None
+    if action is not None and len(action) > 64:
+        action = action[:64]
+    entries = ctx.audit.entries(limit=limit, before_id=before, action_prefix=action)
+    next_before = entries[-1].id if len(entries) == limit else None
+    return json_ok({"entries": [_entry_json(e) for e in entries],
+                    "next_before_id": next_before})
+
+
+# -- accounts (admin) -----------------------------------------------------------------------
+
+async def users_list(request: web.Request) -> web.Response:
+    """Every console account."""
+    return json_ok({"users": [user_json(u) for u in _ctx(request).accounts.list()]})
+
+
+async def users_add(request: web.Request) -> web.Response:
+    """Create an account."""
+    ctx = _ctx(request)
+    body = await json_body(request)
+    only_fields(body, {"username", "password", "role"})
+    username = field_str(body, "username", max_len=64) or ""
+    password = field_str(body, "password", max_len=1024) or ""
+    role = field_str(body, "role", max_len=32) or ""
+    user = await asyncio.to_thread(ctx.accounts.add, username, password, role,
+                                   actor=session_of(request).user.username)
+    return json_ok({"user": user_json(user)}, status=201)
+
+
+async def users_change(request: web.Request) -> web.Response:
+    """Change an account's role, enabled state or password."""
+    ctx = _ctx(request)
+    username = request.match_info["username"]
+    actor = session_of(request).user.username
+    body = await json_body(request)
+    only_fields(body, {"role", "disabled", "password"})
+    role = field_str(body, "role", max_len=32, required=False)
+    disabled = field_bool(body, "disabled")
+    password = field_str(body, "password", max_len=1024, required=False)
+    ctx.accounts.get(username)
+    if role is not None:
+        ctx.accounts.set_role(username, role, actor=actor)
+    if disabled is not None:
+        ctx.accounts.set_disabled(username, disabled, actor=actor)
+    if password is not None:
+        await asyncio.to_thread(ctx.accounts.set_password, username, password, actor=actor)
+    return json_ok({"user": user_json(ctx.accounts.get(username))})
+
+
+async def users_unlock(request: web.Request) -> web.Response:
+    """Clear an account's lockout."""
+    ctx = _ctx(request)
+    user = ctx.accounts.unlock(request.match_info["username"],
+                               actor=session_of(request).user.username)
+    return json_ok({"user": user_json(user)})
+
+
+# -- schemas ----------------------------------------------------------------------------------
+
+_USER_SCHEMA: Final = {
+    "type": "object",
+    "properties": {
+        "username": {"type": "string"}, "role": {"type": "string", "enum": list(ROLES)},
+        "disabled": {"type": "boolean"}, "failed_logins": {"type": "integer"},
+        "locked_until": {"type": ["string", "null"], "format": "date-time"},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
+_ME_SCHEMA: Final = {
+    "type": "object",
+    "required": ["user", "csrf_token", "idle_timeout_seconds"],
+    "properties": {
+        "user": {"type": "object", "properties": {
+            "username": {"type": "string"}, "role": {"type": "string"}}},
+        "csrf_token": {"type": "string"},
+        "idle_timeout_seconds": {"type": "integer"},
+    },
+}
+_CREDENTIALS: Final = {
+    "type": "object", "required": ["username", "password"], "additionalProperties": False,
+    "properties": {"username": {"type": "string", "maxLength": 64},
+                   "password": {"type": "string", "maxLength": 1024}},
+}
+
+ROUTES: Final[tuple[Route, ...]] = (
+    Route("GET", "/healthz", healthz, "Liveness and schema version", roles=None, tag="ops",
+          response={"type": "object", "required": ["status"],
+                    "properties": {"status": {"type": "string", "enum": ["ok"]}}}),
+    Route("GET", "/metrics", metrics, "Prometheus metrics", roles=None, tag="ops",
+          content_type="text/plain"),
+    Route("GET", "/", console_page, "The web console", roles=None, content_type="text/html",
+          in_openapi=False),
+    Route("GET", "/api/openapi.json", openapi, "This document", roles=None, tag="ops"),
+    Route("POST", "/api/v1/login", login, "Log in; sets the session cookie", roles=None,
+          request=_CREDENTIALS, response=_ME_SCHEMA, tag="auth"),
+    Route("POST", "/api/v1/logout", logout, "Log out", tag="auth"),
+    Route("GET", "/api/v1/me", me, "The logged-in user and CSRF token", response=_ME_SCHEMA,
+          tag="auth"),
+    Route("POST", "/api/v1/me/password", change_own_password, "Change your own password",
+          tag="auth", request={
+              "type": "object", "required": ["current_password", "new_password"],
+              "additionalProperties": False,
+              "properties": {"current_password": {"type": "string"},
+                             "new_password": {"type": "string"}}}),
+    Route("GET", "/api/v1/setup", setup_status, "Whether first-admin setup is pending",
+          roles=None, tag="auth", response={"type": "object", "properties": {
+              "needed": {"type": "boolean"}}}),
+    Route("POST", "/api/v1/setup", setup, "Create the first admin with the one-time token",
+          roles=None, tag="auth", status=201, request={
+              "type": "object", "required": ["token", "username", "password"],
+              "additionalProperties": False,
+              "properties": {"token": {"type": "string"}, "username": {"type": "string"},
+                             "password": {"type": "string"}}}),
+    Route("GET", "/api/v1/site", site, "Identity, level, uplink and children", tag="site",
+          response={"type": "object", "required": ["id", "name", "level"], "properties": {
+              "id": {"type": "string"}, "name": {"type": "string"},
+              "level": {"type": "string", "enum": list(LEVELS)},
+              "uplink": {"type": "object"}, "children": {"type": "array"}}}),
+    Route("GET", "/api/v1/audit", audit_list, "Audit log, newest first", roles=AUDIT_READERS,
+          tag="audit", params=(
+              {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                          "maximum": 500}},
+              {"name": "before_id", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+              {"name": "action", "in": "query", "schema": {"type": "string", "maxLength": 64}},
+          )),
+    Route("GET", "/api/v1/users", users_list, "Console accounts", roles=ADMIN, tag="accounts",
+          response={"type": "object", "properties": {
+              "users": {"type": "array", "items": _USER_SCHEMA}}}),
+    Route("POST", "/api/v1/users", users_add, "Create an account", roles=ADMIN, status=201,
+          tag="accounts", request={
+              "type": "object", "required": ["username", "password", "role"],
+              "additionalProperties": False,
+              "properties": {"username": {"type": "string"}, "password": {"type": "string"},
+                             "role": {"type": "string", "enum": list(ROLES)}}}),
+    Route("PATCH", "/api/v1/users/{username}", users_change,
+          "Change an account's role, state or password", roles=ADMIN, tag="accounts",
+          request={"type": "object", "additionalProperties": False, "properties": {
+              "role": {"type": "string", "enum": list(ROLES)}, "disabled": {"type": "boolean"},
+              "password": {"type": "string"}}}),
+    Route("POST", "/api/v1/users/{username}/unlock", users_unlock, "Clear a lockout",
+          roles=ADMIN, tag="accounts"),
+)
+
+__all__ = ["ALL_ROLES", "ROUTES"]

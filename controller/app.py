@@ -1,0 +1,201 @@
+"""The composition root: builds one site's controller from its config and runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import ssl
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import suppress
+from importlib import resources
+from pathlib import Path
+
+from aiohttp import web
+
+from controller import __version__
+from controller.accounts import Accounts
+from controller.api import ROUTES
+from controller.audit import AuditLog
+from controller.config import SiteConfig
+from controller.context import CONTEXT, SiteContext
+from controller.errors import StorageError, TransportError
+from controller.store import Store
+from controller.tasks import TaskSupervisor
+from controller.web import (
+    MAX_BODY_BYTES,
+    add_routes,
+    error_middleware,
+    headers_middleware,
+    make_auth_middleware,
+    make_metrics_middleware,
+)
+from monitoring.metrics import SiteMetrics
+
+log = logging.getLogger(__name__)
+
+SUPERVISOR = web.AppKey("supervisor", TaskSupervisor)
+SESSION_SWEEP_SECONDS = 60.0
+AUDIT_PURGE_SECONDS = 6 * 3600.0
+
+Announce = Callable[[str], None]
+
+
+def _default_announce(text: str) -> None:
+    # Shown on the operator's terminal only: the token must never reach the logs.
+    print(text, flush=True)
+
+
+def open_store(config: SiteConfig) -> Store:
+    """Create the data folder (owner-only) and open the migrated database."""
+    data_dir = config.storage.data_dir
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise StorageError(f"cannot create data folder {data_dir}: {exc.strerror}") from exc
+    return Store(config.storage.database)
+
+
+def create_app(config: SiteConfig, *, clock: Callable[[], float] = time.time,
+               announce: Announce = _default_announce) -> web.Application:
+    """Build the site's web application and everything it owns."""
+    store = open_store(config)
+    audit = AuditLog(store, config.site.id, clock, config.audit.retention_days)
+    accounts = Accounts(store, audit, config.security, config.console.session_idle_minutes,
+                        clock)
+    metrics = SiteMetrics(__version__, config.site.id, config.site.level)
+    context = SiteContext(config, store, audit, accounts, metrics, clock, __version__)
+    metrics.add_callback_gauge("diemcau_audit_entries", "Rows in the audit log",
+                               lambda: _count(store, "audit_log"))
+
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES,
+        middlewares=[headers_middleware, make_metrics_middleware(metrics), error_middleware,
+                     make_auth_middleware(accounts, audit)],
+    )
+    app[CONTEXT] = context
+    app[SUPERVISOR] = TaskSupervisor(config.site.id)
+    add_routes(app, ROUTES)
+    static = resources.files("controller").joinpath("console/static")
+    app.router.add_static("/static/", Path(str(static)), append_version=False)
+    app.cleanup_ctx.append(_lifecycle(announce))
+    return app
+
+
+def _count(store: Store, table: str) -> float:
+    row = store.query_one(f"SELECT COUNT(*) AS n FROM {table}")  # noqa: S608 - fixed names
+    return float(row["n"]) if row else 0.0
+
+
+def _lifecycle(announce: Announce) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        ctx = app[CONTEXT]
+        supervisor = app[SUPERVISOR]
+        _offer_setup(ctx, announce)
+        ctx.audit.record("system", "controller.start", ctx.config.site.id,
+                         details={"version": ctx.version})
+        supervisor.start("maintenance", _maintenance(ctx))
+        log.info("site %s (%s) started", ctx.config.site.id, ctx.config.site.level)
+        try:
+            yield
+        finally:
+            await supervisor.stop()
+            with suppress(StorageError):
+                ctx.audit.record("system", "controller.stop", ctx.config.site.id)
+            ctx.store.close()
+            log.info("site %s stopped", ctx.config.site.id)
+
+    return lifecycle
+
+
+def _offer_setup(ctx: SiteContext, announce: Announce) -> None:
+    """At first start (no admin yet) print a one-time token for creating the first admin."""
+    token = ctx.accounts.issue_setup_token()
+    token_file = ctx.config.storage.data_dir / "setup-token"
+    if token is None:
+        token_file.unlink(missing_ok=True)
+        return
+    fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(token + "\n")
+    announce(
+        f"[{ctx.config.site.id}] Chưa có tài khoản quản trị. Mở bảng điều khiển và nhập mã "
+        f"thiết lập một lần: {token}\n(mã cũng được lưu trong {token_file}; hoặc dùng lệnh "
+        f"`diemcau user add --config {ctx.config.path} TÊN --role admin`)"
+    )
+    log.warning("no admin account yet; a one-time setup token was written to %s", token_file)
+
+
+async def _maintenance(ctx: SiteContext) -> None:
+    """Sweep expired console sessions every minute; purge old audit rows every six hours."""
+    next_purge = 0.0
+    while True:
+        now = ctx.clock()
+        try:
+            swept = ctx.accounts.sweep_sessions(now)
+            if swept:
+                log.info("ended %d idle console sessions", swept)
+            if now >= next_purge:
+                ctx.audit.purge(now)
+                next_purge = now + AUDIT_PURGE_SECONDS
+        except StorageError:
+            log.warning("maintenance could not reach the database; will retry", exc_info=True)
+        await asyncio.sleep(SESSION_SWEEP_SECONDS)
+
+
+def tls_context(config: SiteConfig) -> ssl.SSLContext | None:
+    """The console's server TLS context, when configured."""
+    console = config.console
+    if console.tls_cert is None or console.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(console.tls_cert, console.tls_key)
+    return context
+
+
+async def serve(sites: Sequence[tuple[SiteConfig, web.Application]],
+                stop: asyncio.Event, ready: Callable[[], None] | None = None) -> None:
+    """Serve each app on its configured address until ``stop`` is set, then clean up."""
+    runners: list[web.AppRunner] = []
+    try:
+        for config, app in sites:
+            runner = web.AppRunner(app, handle_signals=False, access_log=None,
+                                   shutdown_timeout=5.0)
+            runners.append(runner)
+            await runner.setup()
+            site = web.TCPSite(runner, config.console.host, config.console.port,
+                               ssl_context=tls_context(config), reuse_address=True)
+            try:
+                await site.start()
+            except OSError as exc:
+                raise TransportError(
+                    f"cannot listen on {config.console.host}:{config.console.port} for "
+                    f"{config.site.id}: {exc.strerror or exc}") from exc
+            scheme = "https" if config.console.tls else "http"
+            log.info("console of %s at %s://%s:%d/", config.site.id, scheme,
+                     config.console.host, config.console.port)
+        if ready is not None:
+            ready()
+        await stop.wait()
+    finally:
+        for runner in reversed(runners):
+            await runner.cleanup()
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT (Ctrl-C) set ``stop``."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+async def run_site(config: SiteConfig) -> None:
+    """Run one site's controller until SIGTERM or Ctrl-C."""
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    app = create_app(config)
+    await serve([(config, app)], stop)

@@ -1,0 +1,31 @@
+"""What request handlers reach through the application: one typed key, one object."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from aiohttp import web
+
+from controller.accounts import Accounts
+from controller.audit import AuditLog
+from controller.config import SiteConfig
+from controller.store import Store
+from monitoring.metrics import SiteMetrics
+
+
+@dataclass(frozen=True)
+class SiteContext:
+    """The parts of one running site that handlers use."""
+
+    config: SiteConfig
+    store: Store
+    audit: AuditLog
+    accounts: Accounts
+    metrics: SiteMetrics
+    clock: Callable[[], float]
+    version: str
+
+
+CONTEXT: Final = web.AppKey("context", SiteContext)

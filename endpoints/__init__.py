@@ -1,0 +1,1 @@
+"""Room hardware: cameras, projectors, SNMP devices and audio mixers, with their simulators."""

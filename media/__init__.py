@@ -1,0 +1,1 @@
+"""Conference bridges and media: WebRTC, SIP, capture sources, link-health samples."""

@@ -1,0 +1,1 @@
+"""Metrics, link-quality scoring, incident rules and device polling."""
