@@ -55,11 +55,13 @@ def write_site_config(directory: Path, *, site_id: str = "xa-hoang-hop",
     secret.chmod(0o600)
     uplink = "" if level == "central" else (
         '[uplink]\nurl = "ws://127.0.0.1:9/uplink"\ncredential_file = "uplink.secret"\n')
+    # An ``extra`` with its own [console] table replaces the default one.
+    console = "" if "[console]" in extra else (
+        f'[console]\nlisten = "127.0.0.1:{port or free_port()}"\n\n')
     path = directory / f"{site_id}.toml"
     path.write_text(
         f'[site]\nid = "{site_id}"\nname = "UBND xã Hoàng Hợp"\nlevel = "{level}"\n\n'
-        f'[console]\nlisten = "127.0.0.1:{port or free_port()}"\n\n'
-        f'[storage]\ndata_dir = "data"\n\n{uplink}\n{extra}', encoding="utf-8")
+        f'{console}[storage]\ndata_dir = "data"\n\n{uplink}\n{extra}', encoding="utf-8")
     return path
 
 

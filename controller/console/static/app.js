@@ -104,6 +104,16 @@
       'action.login.success': 'Đăng nhập',
       'action.login.failure': 'Đăng nhập không thành công',
       'action.logout': 'Đăng xuất',
+      'action.session.expired': 'Phiên làm việc hết hạn',
+      'action.access.denied': 'Từ chối truy cập',
+      'action.setup.admin': 'Tạo tài khoản quản trị đầu tiên',
+      'action.user.add': 'Thêm tài khoản',
+      'action.user.passwd': 'Đổi mật khẩu',
+      'action.user.role': 'Đổi vai trò',
+      'action.user.disable': 'Vô hiệu hoá tài khoản',
+      'action.user.enable': 'Kích hoạt tài khoản',
+      'action.user.lock': 'Khoá tài khoản',
+      'action.user.unlock': 'Mở khoá tài khoản',
       'result.ok': 'Thành công',
       'result.success': 'Thành công',
       'result.failure': 'Không thành công',
@@ -134,7 +144,7 @@
       'users.roleChanged': 'Đã đổi vai trò của {user} thành “{role}”.',
       'users.passwordSet': 'Đã đặt mật khẩu mới cho {user}.',
 
-      'msg.passwordChanged': 'Đã đổi mật khẩu của bạn.',
+      'msg.passwordChanged': 'Đã đổi mật khẩu. Vui lòng đăng nhập lại bằng mật khẩu mới.',
       'msg.loggedOut': 'Bạn đã đăng xuất.',
       'msg.sessionExpired': 'Phiên làm việc đã hết hạn, vui lòng đăng nhập lại.',
       'err.network': 'Không kết nối được tới máy chủ điểm cầu. Vui lòng kiểm tra mạng rồi thử lại.',
@@ -241,6 +251,16 @@
       'action.login.success': 'Signed in',
       'action.login.failure': 'Failed sign-in',
       'action.logout': 'Signed out',
+      'action.session.expired': 'Session expired',
+      'action.access.denied': 'Access denied',
+      'action.setup.admin': 'First administrator created',
+      'action.user.add': 'Account added',
+      'action.user.passwd': 'Password changed',
+      'action.user.role': 'Role changed',
+      'action.user.disable': 'Account disabled',
+      'action.user.enable': 'Account enabled',
+      'action.user.lock': 'Account locked',
+      'action.user.unlock': 'Account unlocked',
       'result.ok': 'Success',
       'result.success': 'Success',
       'result.failure': 'Failed',
@@ -271,7 +291,7 @@
       'users.roleChanged': 'Role of {user} changed to “{role}”.',
       'users.passwordSet': 'New password set for {user}.',
 
-      'msg.passwordChanged': 'Your password has been changed.',
+      'msg.passwordChanged': 'Your password has been changed. Please sign in again with the new password.',
       'msg.loggedOut': 'You have signed out.',
       'msg.sessionExpired': 'Your session has expired, please sign in again.',
       'err.network': 'Cannot reach the site controller. Please check the network and try again.',
@@ -777,12 +797,14 @@
       if (locked) {
         buttons.push(actionButton(t('users.unlock'), 'user-unlock', () => unlockUser(name)));
       }
+      // Not on one's own row: disabling oneself locks one out, and one's own password goes
+      // through "Đổi mật khẩu", which asks for the current one.
       if (!self) {
         buttons.push(u.disabled
           ? actionButton(t('users.enable'), 'user-enable', () => setDisabled(name, false))
           : actionButton(t('users.disable'), 'user-disable', () => setDisabled(name, true)));
+        buttons.push(actionButton(t('users.setPassword'), 'user-set-password', () => openSetPassword(name)));
       }
-      buttons.push(actionButton(t('users.setPassword'), 'user-set-password', () => openSetPassword(name)));
 
       return el('tr', { dataset: { username: name }, 'data-testid': 'user-row', className: u.disabled ? 'is-disabled' : '' }, [
         nameCell,
@@ -911,8 +933,12 @@
       try {
         await api('POST', '/api/v1/me/password', { current_password: current, new_password: next },
           { credentialCheck: true });
-        dlg.close();
+        // The server ends every session of this user when the password changes.
+        const username = state.user.username;
+        leaveShell();
+        $('login-username').value = username;
         showNotice(t('msg.passwordChanged'));
+        $('login-password').focus();
       } catch (err) {
         reportError(err, where);
       }
