@@ -174,3 +174,10 @@ def console_server(tmp_path: Path) -> Iterator[RunningSite]:
     finally:
         code = stop_site(site)
         assert code == 0, f"diemcau run exited with {code}"
+
+
+def app_of(client: Client) -> web.Application:
+    """The application behind an in-process test client."""
+    server = client.server
+    assert isinstance(server, TestServer)
+    return server.app

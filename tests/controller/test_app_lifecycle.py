@@ -11,11 +11,14 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
 from aiohttp import ClientSession
 
 from controller.app import SUPERVISOR, create_app, serve
+from controller.audit import AuditEntry, AuditLog
 from controller.config import SiteConfig, load_config
 from controller.errors import TransportError
+from controller.store import Store
 from tests.conftest import (
     free_port,
     run_cli,
@@ -45,10 +48,7 @@ async def test_serve_starts_and_stops_cleanly(tmp_path: Path) -> None:
     assert actions[-2:] == ["controller.start", "controller.stop"]
 
 
-def load_audit(config: SiteConfig) -> list[object]:
-    from controller.audit import AuditLog
-    from controller.store import Store
-
+def load_audit(config: SiteConfig) -> list[AuditEntry]:
     store = Store(config.storage.database)
     try:
         return list(reversed(AuditLog(store, config.site.id, lambda: 0.0).entries(limit=100)))
@@ -63,12 +63,8 @@ async def test_a_busy_port_is_a_clear_error(tmp_path: Path) -> None:
         port = sock.getsockname()[1]
         config = load_config(write_site_config(tmp_path, port=port))
         app = create_app(config, announce=lambda _text: None)
-        try:
+        with pytest.raises(TransportError, match=f"127.0.0.1:{port}"):
             await serve([(config, app)], asyncio.Event())
-        except TransportError as exc:
-            assert f"127.0.0.1:{port}" in exc.message
-        else:
-            raise AssertionError("serve() should have failed on a busy port")
     assert app[SUPERVISOR].running == 0  # what did start was stopped again
 
 

@@ -7,14 +7,13 @@ from typing import Any
 import pytest
 
 from controller.context import CONTEXT, SiteContext
-from tests.conftest import Client, FakeClock
+from tests.conftest import Client, FakeClock, app_of
 
 ADMIN_PASSWORD = "quantri-mat-khau-1"
 
 
 def ctx_of(client: Client) -> SiteContext:
-    assert client.server.app is not None
-    return client.server.app[CONTEXT]
+    return app_of(client)[CONTEXT]
 
 
 def add_user(client: Client, name: str, role: str, password: str = ADMIN_PASSWORD) -> None:
@@ -220,7 +219,8 @@ async def test_bad_login_bodies_get_a_clear_400(app_client: Client, body: bytes)
                                  headers={"Content-Type": "application/json"})
     assert 400 <= resp.status < 500
     err = (await resp.json())["error"]
-    assert err["code"] and err["message"]
+    assert err["code"]
+    assert err["message"]
 
 
 async def test_last_admin_cannot_be_demoted_or_disabled(app_client: Client) -> None:

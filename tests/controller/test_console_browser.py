@@ -25,7 +25,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]
 SHELL_SCREENSHOT = "/tmp/console-shell.png"
-ROOM_PC_VIEWPORT = {"width": 1366, "height": 768}
 
 
 class ConsoleServer(Protocol):
@@ -51,7 +50,7 @@ async def page() -> AsyncIterator[Page]:
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            context = await browser.new_context(viewport=ROOM_PC_VIEWPORT)
+            context = await browser.new_context(viewport={"width": 1366, "height": 768})
             tab = await context.new_page()
             tab.on("pageerror", lambda err: problems.append(f"script error: {err}"))
             tab.on("console", lambda msg: problems.append(f"console: {msg.text}")

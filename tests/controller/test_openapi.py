@@ -6,7 +6,7 @@ from typing import Any
 
 from openapi_spec_validator import validate
 
-from tests.conftest import Client
+from tests.conftest import Client, app_of
 
 
 async def test_document_is_valid_openapi_and_matches_the_router(app_client: Client) -> None:
@@ -15,9 +15,8 @@ async def test_document_is_valid_openapi_and_matches_the_router(app_client: Clie
     doc: dict[str, Any] = await resp.json()
     validate(doc)
     documented = {(method.upper(), path) for path, ops in doc["paths"].items() for method in ops}
-    assert app_client.server.app is not None
     served = set()
-    for resource in app_client.server.app.router.resources():
+    for resource in app_of(app_client).router.resources():
         info = resource.get_info()
         path = info.get("formatter") or info.get("path")
         if path is None or path == "/":  # static files and the console page itself

@@ -42,8 +42,6 @@ async def test_random_bodies_as_admin(app_client: Client, route_index: int, body
     route = WRITE_ROUTES[route_index]
     if route.path in ("/api/v1/logout", "/api/v1/me/password"):
         return  # these end the fixture's session; covered in test_auth
-    ctx_app = app_client.server.app
-    assert ctx_app is not None
     if not app_client.session.cookie_jar.filter_cookies(app_client.make_url("/")):
         add_user(app_client, "quantri", "admin")
     me = await app_client.get("/api/v1/me")

@@ -8,7 +8,7 @@
     vi: {
       'app.title': 'Bảng điều khiển điểm cầu',
       'app.loading': 'Đang tải…',
-      'lang.switch': 'Ngôn ngữ: tiếng Việt. Chuyển sang tiếng Anh (English)',
+      'lang.switch': 'VI | EN: đang dùng tiếng Việt, bấm để chuyển sang tiếng Anh (English)',
       'common.close': 'Đóng',
       'common.refresh': 'Làm mới',
       'common.save': 'Lưu',
@@ -155,7 +155,7 @@
     en: {
       'app.title': 'Site console',
       'app.loading': 'Loading…',
-      'lang.switch': 'Language: English. Switch to Vietnamese (tiếng Việt)',
+      'lang.switch': 'VI | EN: English in use, press to switch to Vietnamese (tiếng Việt)',
       'common.close': 'Close',
       'common.refresh': 'Refresh',
       'common.save': 'Save',
@@ -323,6 +323,7 @@
   const state = {
     lang: readLang(),
     user: null,
+    epoch: 0, // bumped when a session ends, so late answers for it are dropped
     csrf: null,
     idleSeconds: 900,
     idleTimer: null,
@@ -367,12 +368,13 @@
   function applyLanguage() {
     document.documentElement.lang = state.lang;
     document.title = t('app.title');
-    for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
-    for (const el of document.querySelectorAll('[data-i18n-aria-label]')) {
-      el.setAttribute('aria-label', t(el.dataset.i18nAriaLabel));
+    for (const node of document.querySelectorAll('[data-i18n]')) node.textContent = t(node.dataset.i18n);
+    for (const node of document.querySelectorAll('[data-i18n-aria-label]')) {
+      node.setAttribute('aria-label', t(node.dataset.i18nAriaLabel));
     }
     const toggle = $('lang-toggle');
     toggle.setAttribute('aria-label', t('lang.switch'));
+    toggle.title = t('lang.switch');
     for (const opt of toggle.querySelectorAll('.lang-opt')) {
       opt.classList.toggle('active', opt.dataset.lang === state.lang);
     }
@@ -555,6 +557,7 @@
 
   function leaveShell() {
     clearTimeout(state.idleTimer);
+    state.epoch += 1;
     state.user = null;
     state.csrf = null;
     state.site = null;
@@ -667,8 +670,11 @@
   // ---------------------------------------------------------------- overview
 
   async function loadSite() {
+    const epoch = state.epoch;
     try {
-      state.site = await api('GET', '/api/v1/site');
+      const site = await api('GET', '/api/v1/site');
+      if (epoch !== state.epoch) return;
+      state.site = site;
       renderHeader();
       renderSite();
     } catch (err) {
@@ -756,8 +762,10 @@
   // ---------------------------------------------------------------- accounts
 
   async function loadUsers() {
+    const epoch = state.epoch;
     try {
       const data = await api('GET', '/api/v1/users');
+      if (epoch !== state.epoch) return;
       state.users = Array.isArray(data.users) ? data.users : [];
       renderUsers();
     } catch (err) {
