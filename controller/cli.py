@@ -61,11 +61,23 @@ def read_new_password(stdin: TextIO, prompt: Callable[[str], str] = getpass.getp
     return first
 
 
+def _secret_values(config: SiteConfig) -> list[str]:
+    """The contents of every secret file, so the log filter can mask them."""
+    values = []
+    for _, path in config.secret_files():
+        try:
+            values.append(path.read_text("utf-8").strip())
+        except (OSError, UnicodeDecodeError):
+            continue
+    return values
+
+
 # -- commands -------------------------------------------------------------------------------
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args)
-    configure_logging(config.logging.level, config.logging.format)
+    secret_filter = configure_logging(config.logging.level, config.logging.format)
+    secret_filter.add(_secret_values(config))
     from controller.app import run_site
 
     asyncio.run(run_site(config))

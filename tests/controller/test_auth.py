@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import ipaddress
+import ssl
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
+from controller.app import create_app, serve
+from controller.config import load_config
 from controller.context import CONTEXT, SiteContext
-from tests.conftest import Client, FakeClock, app_of
+from tests.conftest import Client, FakeClock, app_of, free_port, write_site_config
 
 ADMIN_PASSWORD = "quantri-mat-khau-1"
 
@@ -234,3 +246,52 @@ async def test_last_admin_cannot_be_demoted_or_disabled(app_client: Client) -> N
     resp = await app_client.patch("/api/v1/users/quantri", headers=headers,
                                   json={"disabled": True})
     assert resp.status == 409
+
+
+async def test_tls_console_sets_a_secure_cookie(tmp_path: Path) -> None:
+    cert, key = make_self_signed(tmp_path)
+    port = free_port()
+    path = write_site_config(tmp_path, extra=(
+        f'[console]\nlisten = "127.0.0.1:{port}"\ntls_cert = "{cert}"\ntls_key = "{key}"\n'))
+    config = load_config(path)
+    app = create_app(config, announce=lambda _text: None)
+    app[CONTEXT].accounts.add("quantri", ADMIN_PASSWORD, "admin", actor="test")
+    stop, ready = asyncio.Event(), asyncio.Event()
+    server = asyncio.create_task(serve([(config, app)], stop, ready=ready.set))
+    try:
+        await asyncio.wait_for(ready.wait(), 10)
+        client_tls = ssl.create_default_context(cafile=str(cert))
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"https://127.0.0.1:{port}/api/v1/login", ssl=client_tls,
+                                 json={"username": "quantri", "password": ADMIN_PASSWORD}) as r:
+                assert r.status == 200
+                cookie = r.headers["Set-Cookie"]
+            with pytest.raises(aiohttp.ClientError):
+                await http.get(f"http://127.0.0.1:{port}/healthz")
+    finally:
+        stop.set()
+        await server
+    assert "Secure" in cookie
+    assert "HttpOnly" in cookie
+
+
+def make_self_signed(directory: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for 127.0.0.1."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "console.crt", directory / "console.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_path.chmod(0o600)
+    return cert_path, key_path

@@ -13,6 +13,7 @@ import time
 import urllib.request
 from http.cookiejar import CookieJar
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import free_port, run_cli, write_site_config
 
@@ -89,7 +90,7 @@ def test_doctor_reports_config_data_dir_and_port(tmp_path: Path) -> None:
     assert "[FAIL] config:" in result.stdout
 
 
-def _login(base: str, username: str, password: str) -> tuple[dict[str, object], dict[str, object]]:
+def _login(base: str, username: str, password: str) -> tuple[dict[str, Any], dict[str, Any]]:
     jar = CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     request = urllib.request.Request(  # noqa: S310 - loopback URL printed by the demo
