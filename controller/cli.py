@@ -8,7 +8,8 @@ import getpass
 import logging
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TextIO
 
 from controller import __version__
@@ -37,14 +38,19 @@ def _load(args: argparse.Namespace) -> SiteConfig:
     return load_config(args.config)
 
 
-def _open(config: SiteConfig) -> tuple[Store, AuditLog, Accounts]:
+@contextmanager
+def _opened(config: SiteConfig) -> Iterator[tuple[Store, AuditLog, Accounts]]:
+    """The site's store, audit log and accounts, closed again afterwards."""
     from controller.app import open_store
 
     store = open_store(config)
-    audit = AuditLog(store, config.site.id, time.time, config.audit.retention_days)
-    accounts = Accounts(store, audit, config.security, config.console.session_idle_minutes,
-                        time.time)
-    return store, audit, accounts
+    try:
+        audit = AuditLog(store, config.site.id, time.time, config.audit.retention_days)
+        accounts = Accounts(store, audit, config.security,
+                            config.console.session_idle_minutes, time.time)
+        yield store, audit, accounts
+    finally:
+        store.close()
 
 
 def read_new_password(stdin: TextIO, prompt: Callable[[str], str] = getpass.getpass) -> str:
@@ -103,11 +109,8 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     if args.role not in ROLES:
         raise DiemcauError(f"role must be one of {', '.join(ROLES)}", code="bad_role")
     password = read_new_password(sys.stdin)
-    store, _, accounts = _open(config)
-    try:
+    with _opened(config) as (_, _, accounts):
         user = accounts.add(args.name, password, args.role, actor=_actor())
-    finally:
-        store.close()
     print(f"created {user.username} ({user.role})")
     return EXIT_OK
 
@@ -115,22 +118,16 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 def cmd_user_passwd(args: argparse.Namespace) -> int:
     config = _load(args)
     password = read_new_password(sys.stdin)
-    store, _, accounts = _open(config)
-    try:
+    with _opened(config) as (_, _, accounts):
         accounts.set_password(args.name, password, actor=_actor())
-    finally:
-        store.close()
     print(f"password of {args.name} changed; their console sessions were ended")
     return EXIT_OK
 
 
 def cmd_user_list(args: argparse.Namespace) -> int:
     config = _load(args)
-    store, _, accounts = _open(config)
-    try:
+    with _opened(config) as (_, _, accounts):
         users = accounts.list()
-    finally:
-        store.close()
     now = time.time()
     print(f"{'USERNAME':<24} {'ROLE':<9} STATE")
     for user in users:
@@ -143,11 +140,8 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 
 def cmd_user_unlock(args: argparse.Namespace) -> int:
     config = _load(args)
-    store, _, accounts = _open(config)
-    try:
+    with _opened(config) as (_, _, accounts):
         accounts.unlock(args.name, actor=_actor())
-    finally:
-        store.close()
     print(f"{args.name} unlocked")
     return EXIT_OK
 
@@ -163,12 +157,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     config = _load(args)
-    store, audit, _ = _open(config)
-    try:
+    with _opened(config) as (store, audit, _):
         problems = audit.verify()
         row = store.query_one("SELECT COUNT(*) AS n FROM audit_log")
-    finally:
-        store.close()
     count = row["n"] if row else 0
     if not problems:
         print(f"audit log intact: {count} entries, chain verified")

@@ -92,12 +92,18 @@ def test_diemcau_run_serves_health_and_metrics_and_stops_on_sigterm(tmp_path: Pa
     assert "Traceback" not in output
 
 
+def spawn_run(tmp_path: Path, port: int, *, merge_output: bool) -> subprocess.Popen[str]:
+    """``diemcau run`` on a fresh config, without accounts."""
+    config = write_site_config(tmp_path, port=port)
+    return subprocess.Popen(
+        [sys.executable, "-m", "controller", "run", "--config", str(config)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merge_output else subprocess.PIPE,
+        text=True)
+
+
 def test_ctrl_c_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
-    config = write_site_config(tmp_path, port=port)
-    process = subprocess.Popen([sys.executable, "-m", "controller", "run", "--config",
-                                str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
+    process = spawn_run(tmp_path, port, merge_output=True)
     try:
         wait_healthy(f"http://127.0.0.1:{port}", process)
         process.send_signal(signal.SIGINT)
@@ -109,10 +115,7 @@ def test_ctrl_c_stops_cleanly(tmp_path: Path) -> None:
 
 def test_first_start_prints_a_setup_token_that_never_reaches_the_logs(tmp_path: Path) -> None:
     port = free_port()
-    config = write_site_config(tmp_path, port=port)
-    process = subprocess.Popen([sys.executable, "-m", "controller", "run", "--config",
-                                str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    process = spawn_run(tmp_path, port, merge_output=False)
     try:
         wait_healthy(f"http://127.0.0.1:{port}", process)
         token = (tmp_path / "data" / "setup-token").read_text().strip()
