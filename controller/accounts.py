@@ -28,6 +28,7 @@ from controller.errors import (
     ConflictError,
     InputError,
     NotFoundError,
+    PermissionDeniedError,
 )
 from controller.store import Store
 
@@ -194,7 +195,7 @@ class Accounts:
         if row is None or not check_password(current, row["password_hash"]):
             self.audit.record(session.user.username, "user.passwd", session.user.username,
                               result="denied", details={"reason": "wrong current password"})
-            raise AuthenticationError("Mật khẩu hiện tại không đúng.", code="wrong_password")
+            raise PermissionDeniedError("Mật khẩu hiện tại không đúng.", code="wrong_password")
         self.set_password(session.user.username, new, actor=session.user.username)
 
     def set_role(self, username: str, role: str, *, actor: str) -> User:

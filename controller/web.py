@@ -206,6 +206,9 @@ async def headers_middleware(request: web.Request, handler: Handler) -> web.Stre
     response.headers.setdefault("X-Frame-Options", "DENY")
     if request.path.startswith("/api/"):
         response.headers.setdefault("Cache-Control", "no-store")
+    elif request.path.startswith("/static/"):
+        # Revalidate, so a room PC never mixes an old script with a new page after an upgrade.
+        response.headers.setdefault("Cache-Control", "no-cache")
     return response
 
 

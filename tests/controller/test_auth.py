@@ -187,7 +187,8 @@ async def test_changing_own_password(app_client: Client) -> None:
     headers = {"X-CSRF-Token": body["csrf_token"]}
     wrong = await app_client.post("/api/v1/me/password", headers=headers, json={
         "current_password": "nope-nope-nope", "new_password": "mat-khau-moi-123"})
-    assert wrong.status == 401
+    assert wrong.status == 403
+    assert (await wrong.json())["error"]["code"] == "wrong_password"
     weak = await app_client.post("/api/v1/me/password", headers=headers, json={
         "current_password": ADMIN_PASSWORD, "new_password": "short"})
     assert weak.status == 400
