@@ -142,6 +142,9 @@ async def _maintenance(ctx: SiteContext) -> None:
                 next_purge = now + AUDIT_PURGE_SECONDS
         except StorageError:
             log.warning("maintenance could not reach the database; will retry", exc_info=True)
+        except Exception:
+            # A bug here must not stop session expiry for the rest of the run.
+            log.exception("maintenance step failed; will retry")
         await asyncio.sleep(SESSION_SWEEP_SECONDS)
 
 

@@ -87,7 +87,7 @@ class AuditLog:
         details_json = json.dumps(dict(details or {}), ensure_ascii=False, sort_keys=True,
                                   default=str)
         origin = origin_site or self.site_id
-        ts = self.clock()
+        ts = float(self.clock())  # an int would be stored as REAL and hash differently
         with self.store.transaction() as conn:
             head = conn.execute("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
             if head is not None:
@@ -138,7 +138,7 @@ class AuditLog:
         anchor = self.store.query_one("SELECT first_id, prev_hash FROM audit_anchor")
         expected_prev = str(anchor["prev_hash"]) if anchor else GENESIS
         expected_id = int(anchor["first_id"]) if anchor else 1
-        last_id, last_hash = 0, expected_prev
+        last_id, last_hash = expected_id - 1, expected_prev
         for row in self.store.query("SELECT * FROM audit_log ORDER BY id"):
             entry_id = int(row["id"])
             if entry_id != expected_id:
@@ -161,6 +161,11 @@ class AuditLog:
                 problems.append(ChainProblem(
                     head_id, f"the newest entries were removed (log ends at {last_id}, "
                     f"last written was {head_id})"))
+        elif anchor is not None or last_id > 0:
+            # Every record() writes the head: a log without one had it removed.
+            problems.append(ChainProblem(
+                last_id, "the record of the newest entry is missing; later entries may "
+                "have been removed"))
         return problems
 
     def purge(self, now: float | None = None) -> int:
@@ -168,15 +173,18 @@ class AuditLog:
         now = self.clock() if now is None else now
         cutoff = now - self.retention_days * _DAY
         with self.store.transaction() as conn:
+            # Only the oldest run of entries, up to the first one still inside the retention
+            # period, goes: the kept chain stays contiguous and, if the clock was ever set
+            # back, no entry stamped inside the period leaves early.
             last_old = conn.execute(
-                "SELECT id, hash FROM audit_log WHERE ts < ? ORDER BY id DESC LIMIT 1", (cutoff,)
+                "SELECT id, hash FROM audit_log WHERE id < (SELECT COALESCE(MIN(id), 1 << 62)"
+                " FROM audit_log WHERE ts >= ?) ORDER BY id DESC LIMIT 1", (cutoff,)
             ).fetchone()
             if last_old is None:
                 return 0
             conn.execute(
                 "INSERT INTO settings(key, value) VALUES ('audit_purge_before', ?)"
                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (repr(cutoff),))
-            # Delete by id so the kept chain stays contiguous even if clocks went backwards.
             removed = conn.execute("DELETE FROM audit_log WHERE id <= ?", (last_old[0],)).rowcount
             conn.execute("DELETE FROM settings WHERE key = 'audit_purge_before'")
             conn.execute(

@@ -11,8 +11,12 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 _STANDARD_ATTRS: Final = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
-_SECRET_KEYS = re.compile(r"(password|passwd|secret|token|credential|community|cookie)", re.I)
+_SECRET_KEYS = re.compile(
+    r"(password|passwd|pwd|passphrase|secret|token|credential|community|cookie|authorization"
+    r"|api_?key)", re.I)
 MASK: Final = "***"
+_TRACEBACKS: Final = logging.Formatter()
+_CORE_FIELDS: Final = frozenset({"ts", "level", "logger", "msg", "exc"})
 
 
 class SecretFilter(logging.Filter):
@@ -27,13 +31,19 @@ class SecretFilter(logging.Filter):
         self._secrets.update(v for v in values if len(v) >= 4)
 
     def _mask(self, text: str) -> str:
-        for secret in self._secrets:
+        # Longest first: a secret that begins another must not leave the other's tail.
+        for secret in sorted(self._secrets, key=len, reverse=True):
             if secret in text:
                 text = text.replace(secret, MASK)
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:
+            # Arguments that do not fit the format: keep the line rather than raise from
+            # the caller's log call (the handler would print the raw arguments instead).
+            message = f"{record.msg} {record.args!r}"
         masked = self._mask(message)
         if masked != message or record.args:
             record.msg, record.args = masked, None
@@ -44,6 +54,15 @@ class SecretFilter(logging.Filter):
                 setattr(record, key, MASK)
             elif isinstance(value, str):
                 setattr(record, key, self._mask(value))
+            elif not isinstance(value, int | float | bool | None):
+                text = str(value)  # how a formatter would write it
+                masked_text = self._mask(text)
+                if masked_text != text:
+                    setattr(record, key, masked_text)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _TRACEBACKS.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._mask(record.exc_text)
         return True
 
 
@@ -61,8 +80,12 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 plain = isinstance(value, str | int | float | bool | None)
-                out[key] = value if plain else str(value)
-        if record.exc_info:
+                # An extra named like a core field (a UPS "level") must not replace it.
+                out[f"extra_{key}" if key in _CORE_FIELDS else key] = (
+                    value if plain else str(value))
+        if record.exc_text:  # already formatted (and masked) by the secret filter
+            out["exc"] = record.exc_text
+        elif record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False)
 

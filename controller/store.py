@@ -73,7 +73,12 @@ class Store:
         except sqlite3.Error as exc:
             self._conn.close()
             raise StorageError(f"cannot use database {path}: {exc}") from exc
-        self.applied = self.migrate(bundled_migrations() if migrations is None else migrations)
+        try:
+            self.applied = self.migrate(
+                bundled_migrations() if migrations is None else migrations)
+        except BaseException:
+            self._conn.close()
+            raise
 
     def close(self) -> None:
         """Close the connection (checkpointing the WAL)."""
@@ -214,13 +219,16 @@ def _split_sql(script: str) -> list[str]:
 
 
 def backup_database(
-    source: Path, dest: Path, *, pages_per_step: int = 256,
+    source: Path, dest: Path, *, pages_per_step: int = -1,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Path, int]:
     """Copy a live database with SQLite's online backup; returns the file and its pages.
 
     Safe while the controller writes: the copy is a consistent snapshot. The
     destination is written beside itself and renamed into place at the end.
+    By default all pages go in one step: in WAL mode that read does not block
+    writers, while a copy in several steps starts over after every commit by
+    another connection, and on a busy site may never finish.
     """
     if not source.exists():
         raise StorageError(f"no database at {source}")
@@ -229,11 +237,16 @@ def backup_database(
         raise StorageError("the backup destination is the live database itself")
     if dest.is_dir():
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        dest = dest / f"diemcau-{stamp}.sqlite3"
+        folder, dest = dest, dest / f"diemcau-{stamp}.sqlite3"
+        serial = 1
+        while dest.exists():  # two backups in one second keep both
+            serial += 1
+            dest = folder / f"diemcau-{stamp}-{serial}.sqlite3"
     tmp = dest.with_name(dest.name + ".partial")
     tmp.unlink(missing_ok=True)
     try:
-        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=10.0)
+        # as_uri() escapes '#', '?' and '%', which would otherwise redirect the open.
+        src = sqlite3.connect(source.resolve().as_uri() + "?mode=ro", uri=True, timeout=10.0)
     except sqlite3.Error as exc:
         raise StorageError(f"cannot open {source}: {exc}") from exc
     try:
@@ -254,6 +267,9 @@ def backup_database(
     except (sqlite3.Error, OSError) as exc:
         tmp.unlink(missing_ok=True)
         raise StorageError(f"backup to {dest} failed: {exc}") from exc
+    except StorageError:
+        tmp.unlink(missing_ok=True)
+        raise
     finally:
         src.close()
     tmp.replace(dest)
