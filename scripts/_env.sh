@@ -12,7 +12,7 @@ ensure_venv() {
     fi
     local stamp="$VENV/.diemcau-installed-$extras"
     if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
-        echo "==> installing diemcau ($extras) into $VENV"
+        echo "==> installing diemcau${extras:+ $extras} into $VENV"
         "$VENV/bin/pip" install --quiet --disable-pip-version-check -e "$ROOT$extras"
         touch "$stamp"
     fi
