@@ -7,11 +7,14 @@ zoom position in 0..1, gain in dB, charge in %, runtime in minutes.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,9 @@ class DeviceEvent:
 
 
 EventSink = Callable[[DeviceEvent], None]
+# Called with (protocol, reason) for every malformed frame dropped; the controller
+# wires it to diemcau_frames_dropped_total{protocol,reason}.
+DropCounter = Callable[[str, str], None]
 
 
 class PowerState(StrEnum):
@@ -66,6 +72,7 @@ class Device(ABC):
     def __init__(self, spec: DeviceSpec) -> None:
         self.spec = spec
         self._sink: EventSink | None = None
+        self._drops: DropCounter | None = None
 
     @property
     def id(self) -> str:
@@ -75,6 +82,16 @@ class Device(ABC):
     def set_event_sink(self, sink: EventSink | None) -> None:
         """Where unsolicited events (notifications, traps) go."""
         self._sink = sink
+
+    def set_drop_counter(self, counter: DropCounter | None) -> None:
+        """Where counts of dropped malformed frames go."""
+        self._drops = counter
+
+    def count_drop(self, protocol: str, reason: str) -> None:
+        """Record one dropped frame (reason: a short fixed word, e.g. "garbage")."""
+        _log.debug("%s: dropped a %s frame: %s", self.spec.id, protocol, reason)
+        if self._drops is not None:
+            self._drops(protocol, reason)
 
     def emit(self, name: str, **data: Any) -> None:
         """Publish an unsolicited event."""
