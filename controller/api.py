@@ -13,6 +13,7 @@ from controller.accounts import User, WebSession
 from controller.audit import AuditEntry
 from controller.config import LEVELS, ROLES
 from controller.context import CONTEXT, SiteContext
+from controller.errors import InputError
 from controller.web import (
     ALL_ROLES,
     SESSION_COOKIE,
@@ -31,6 +32,7 @@ from monitoring.metrics import CONTENT_TYPE
 _STATIC: Final = "console/static"
 ADMIN: Final = frozenset({"admin"})
 AUDIT_READERS: Final = frozenset({"admin", "auditor"})
+OPERATORS: Final = frozenset({"operator", "chair"})
 
 
 def _ctx(request: web.Request) -> SiteContext:
@@ -252,6 +254,34 @@ async def users_unlock(request: web.Request) -> web.Response:
     return json_ok({"user": user_json(user)})
 
 
+# -- devices ----------------------------------------------------------------------------------
+
+async def devices_list(request: web.Request) -> web.Response:
+    """Every device of this site with its state and readings."""
+    devices = _ctx(request).devices
+    return json_ok({"devices": [devices.describe(i) for i in devices.ids()]})
+
+
+async def device_get(request: web.Request) -> web.Response:
+    """One device."""
+    return json_ok(_ctx(request).devices.describe(request.match_info["device_id"]))
+
+
+async def device_command(request: web.Request) -> web.Response:
+    """Run a contract command (``{"command", "args"}``) on a device; audited."""
+    ctx = _ctx(request)
+    body = await json_body(request)
+    only_fields(body, {"command", "args"})
+    command = field_str(body, "command", max_len=64) or ""
+    args = body.get("args", {})
+    if not isinstance(args, dict):
+        raise InputError("Trường 'args' phải là một đối tượng JSON.", code="bad_field")
+    result = await ctx.devices.command(request.match_info["device_id"], command, args,
+                                       actor=session_of(request).user.username)
+    return json_ok({"status": "ok", "device": request.match_info["device_id"],
+                    "command": command, "result": result})
+
+
 # -- schemas ----------------------------------------------------------------------------------
 
 _USER_SCHEMA: Final = {
@@ -271,6 +301,19 @@ _ME_SCHEMA: Final = {
             "username": {"type": "string"}, "role": {"type": "string"}}},
         "csrf_token": {"type": "string"},
         "idle_timeout_seconds": {"type": "integer"},
+    },
+}
+_DEVICE_SCHEMA: Final = {
+    "type": "object",
+    "required": ["id", "kind", "state"],
+    "properties": {
+        "id": {"type": "string"}, "name": {"type": "string"},
+        "kind": {"type": "string", "enum": ["camera", "projector", "mixer", "power", "network"]},
+        "protocol": {"type": "string"},
+        "state": {"type": "string", "enum": ["online", "offline", "unknown", "unusable"]},
+        "readings": {"type": "object"}, "commands": {"type": "array",
+                                                     "items": {"type": "string"}},
+        "presets": {"type": "array"},
     },
 }
 _CREDENTIALS: Final = {
@@ -336,6 +379,18 @@ ROUTES: Final[tuple[Route, ...]] = (
               "password": {"type": "string"}}}),
     Route("POST", "/api/v1/users/{username}/unlock", users_unlock, "Clear a lockout",
           roles=ADMIN, tag="accounts"),
+    Route("GET", "/api/v1/devices", devices_list, "Room devices with state and readings",
+          tag="devices", response={"type": "object", "properties": {
+              "devices": {"type": "array", "items": _DEVICE_SCHEMA}}}),
+    Route("GET", "/api/v1/devices/{device_id}", device_get, "One room device", tag="devices",
+          response=_DEVICE_SCHEMA),
+    Route("POST", "/api/v1/devices/{device_id}/commands", device_command,
+          "Run a device command (audited)", roles=OPERATORS, tag="devices", request={
+              "type": "object", "required": ["command"], "additionalProperties": False,
+              "properties": {"command": {"type": "string", "examples": [
+                  "power", "ptz.move", "ptz.stop", "ptz.absolute", "zoom", "home",
+                  "preset.recall", "preset.store", "input", "av_mute", "mute", "gain"]},
+                  "args": {"type": "object"}}}),
 )
 
 __all__ = ["ALL_ROLES", "ROUTES"]

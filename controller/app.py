@@ -21,6 +21,7 @@ from controller.api import ROUTES
 from controller.audit import AuditLog
 from controller.config import SiteConfig
 from controller.context import CONTEXT, SiteContext
+from controller.devices import DeviceService
 from controller.errors import StorageError, TransportError
 from controller.store import Store
 from controller.tasks import TaskSupervisor
@@ -66,7 +67,8 @@ def create_app(config: SiteConfig, *, clock: Callable[[], float] = time.time,
     accounts = Accounts(store, audit, config.security, config.console.session_idle_minutes,
                         clock)
     metrics = SiteMetrics(__version__, config.site.id, config.site.level)
-    context = SiteContext(config, store, audit, accounts, metrics, clock, __version__)
+    devices = DeviceService(config, store, audit, metrics, clock)
+    context = SiteContext(config, store, audit, accounts, metrics, devices, clock, __version__)
     metrics.add_callback_gauge("diemcau_audit_entries", "Rows in the audit log",
                                lambda: _count(store, "audit_log"))
 
@@ -97,11 +99,13 @@ def _lifecycle(announce: Announce) -> Callable[[web.Application], AsyncIterator[
         ctx.audit.record("system", "controller.start", ctx.config.site.id,
                          details={"version": ctx.version})
         supervisor.start("maintenance", _maintenance(ctx))
+        ctx.devices.start(supervisor)
         log.info("site %s (%s) started", ctx.config.site.id, ctx.config.site.level)
         try:
             yield
         finally:
             await supervisor.stop()
+            await ctx.devices.close()
             with suppress(StorageError):
                 ctx.audit.record("system", "controller.stop", ctx.config.site.id)
             ctx.store.close()

@@ -11,6 +11,7 @@ from aiohttp import web
 from controller.accounts import Accounts
 from controller.audit import AuditLog
 from controller.config import SiteConfig
+from controller.devices import DeviceService
 from controller.store import Store
 from monitoring.metrics import SiteMetrics
 
@@ -24,6 +25,7 @@ class SiteContext:
     audit: AuditLog
     accounts: Accounts
     metrics: SiteMetrics
+    devices: DeviceService
     clock: Callable[[], float]
     version: str
 

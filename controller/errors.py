@@ -16,6 +16,7 @@ class DiemcauError(Exception):
 
     code = "error"
     status = 400
+    detail: str | None = None  # technical detail for engineers, shown beside the message
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -110,21 +111,21 @@ class DiemcauTimeoutError(DiemcauError, TimeoutError):
     """An operation ran out of time (also a builtin `TimeoutError`)."""
 
     code = "timeout"
-    status = 504
+    status = 424
 
 
 class TransportError(DiemcauError):
     """Bytes could not be moved: a link, socket or port failed."""
 
     code = "transport_error"
-    status = 502
+    status = 424
 
 
 class ProtocolError(DiemcauError):
     """A peer sent something the protocol does not allow."""
 
     code = "protocol_error"
-    status = 502
+    status = 424
 
 
 class RemoteProtocolError(ProtocolError):

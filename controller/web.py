@@ -72,10 +72,13 @@ ROUTES_KEY: Final = web.AppKey("routes", dict[tuple[str, str], Route])
 
 
 def error_response(status: int, code: str, message: str,
-                   headers: Mapping[str, str] | None = None) -> web.Response:
-    """The contract's JSON error body."""
-    return web.json_response({"error": {"code": code, "message": message}}, status=status,
-                             headers=headers, dumps=_dumps)
+                   headers: Mapping[str, str] | None = None,
+                   detail: str | None = None) -> web.Response:
+    """The contract's JSON error body (``detail`` only when there is one)."""
+    error = {"code": code, "message": message}
+    if detail:
+        error["detail"] = detail
+    return web.json_response({"error": error}, status=status, headers=headers, dumps=_dumps)
 
 
 def _dumps(obj: Any) -> str:
@@ -109,7 +112,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except DiemcauError as exc:
         return error_response(exc.status if 400 <= exc.status < 600 else 400, exc.code,
-                              exc.message)
+                              exc.message, detail=exc.detail)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

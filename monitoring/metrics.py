@@ -57,6 +57,12 @@ class SiteMetrics:
                               registry=self.registry)
         self.console_sessions = Gauge("diemcau_console_sessions",
                                       "Console sessions open now", registry=self.registry)
+        self.device_up = Gauge("diemcau_device_up", "1 when the device answers its polls",
+                               ["device", "kind"], registry=self.registry)
+        self.device_command_seconds = Histogram(
+            "diemcau_device_command_duration_seconds", "Time to run a device command",
+            ["kind", "command", "result"], registry=self.registry,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
         self.frames_dropped = Counter(
             "diemcau_frames_dropped", "Malformed frames dropped, by protocol and reason",
             ["protocol", "reason"], registry=self.registry)

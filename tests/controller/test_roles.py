@@ -32,11 +32,14 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/api/v1/users"): ADMIN,
     ("PATCH", "/api/v1/users/{username}"): ADMIN,
     ("POST", "/api/v1/users/{username}/unlock"): ADMIN,
+    ("GET", "/api/v1/devices"): ANY,
+    ("GET", "/api/v1/devices/{device_id}"): ANY,
+    ("POST", "/api/v1/devices/{device_id}/commands"): frozenset({"operator", "chair"}),
 }
 
 
 def concrete(path: str) -> str:
-    return path.replace("{username}", "khong-co-ai")
+    return path.replace("{username}", "khong-co-ai").replace("{device_id}", "khong-co")
 
 
 def test_the_table_covers_every_route() -> None:
