@@ -173,6 +173,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from controller.doctor import run_checks
 
+    logging.disable(logging.ERROR)  # the checks below say what is wrong, once each
     results = run_checks(args.config)
     worst = EXIT_OK
     for result in results:

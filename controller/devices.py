@@ -142,7 +142,11 @@ class DeviceService:
                 device: Device | None = build_device(spec_from_config(cfg))
                 error = None
             except (EndpointError, DiemcauError) as exc:
-                device, error = None, getattr(exc, "message", str(exc))
+                device, error = None, exc.message
+                log.error("device %s cannot be used: %s", cfg.id, error)
+            except (ValueError, TypeError, KeyError) as exc:
+                # A driver refusing its options: the device is unusable, the site runs on.
+                device, error = None, f"invalid settings: {exc}"
                 log.error("device %s cannot be used: %s", cfg.id, error)
             managed = ManagedDevice(cfg, device, error)
             if device is not None:

@@ -40,7 +40,62 @@ def run_checks(config_path: str | None) -> list[CheckResult]:
     results.append(_check_database(config))
     results.append(_check_port(config))
     results.extend(_check_secret_modes(config))
+    results.append(_list_serial_ports())
+    results.extend(_probe_devices(config))
     return results
+
+
+def _list_serial_ports() -> CheckResult:
+    from serial.tools import list_ports
+
+    ports = sorted(list_ports.comports(), key=lambda p: p.device)
+    if not ports:
+        return CheckResult("serial_ports", "OK", "no serial ports on this machine")
+    described = ", ".join(
+        f"{p.device} ({p.description})" if p.description and p.description != "n/a"
+        else p.device for p in ports)
+    return CheckResult("serial_ports", "OK", described)
+
+
+def _probe_devices(config: SiteConfig) -> list[CheckResult]:
+    """Open and poll each configured device once, with a short time limit."""
+    if not config.devices:
+        return []
+    import asyncio
+    import time
+
+    from controller.audit import AuditLog
+    from controller.devices import DeviceService
+    from controller.errors import DiemcauError
+    from controller.store import Store
+    from monitoring.metrics import SiteMetrics
+
+    async def probe_all() -> list[CheckResult]:
+        with tempfile.TemporaryDirectory() as scratch:
+            store = Store(Path(scratch) / "doctor.sqlite3")
+            try:
+                service = DeviceService(config, store, AuditLog(store, config.site.id, time.time),
+                                        SiteMetrics("doctor", config.site.id, config.site.level),
+                                        time.time)
+                out = []
+                for device_id in service.ids():
+                    try:
+                        readings = await service.probe(device_id)
+                    except DiemcauError as exc:
+                        detail = exc.detail or exc.code
+                        text = exc.message if detail in exc.message else \
+                            f"{exc.message} ({detail})"
+                        out.append(CheckResult(f"device {device_id}", "FAIL", text))
+                    else:
+                        summary = ", ".join(f"{k}={v}" for k, v in list(readings.items())[:4])
+                        out.append(CheckResult(f"device {device_id}", "OK",
+                                               f"answers: {summary}"))
+                await service.close()
+                return out
+            finally:
+                store.close()
+
+    return asyncio.run(probe_all())
 
 
 def _check_data_dir(config: SiteConfig) -> CheckResult:

@@ -39,7 +39,11 @@ def _factory(kind: str, protocol: str) -> Factory:
         raise UnsupportedCommandError(
             f"a {kind} cannot be driven over {protocol}") from None
     module_name, _, attr = target.partition(":")
-    factory: Factory = getattr(importlib.import_module(module_name), attr)
+    try:
+        factory: Factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise UnsupportedCommandError(
+            f"the {protocol} driver for a {kind} is not installed ({exc})") from exc
     return factory
 
 
