@@ -326,8 +326,8 @@ class Accounts:
                           details={"remote": remote, "role": user.role})
         return token, WebSession(digest, user, csrf, now, now)
 
-    def resume_session(self, token: str) -> WebSession:
-        """The live session for a cookie token, touching its idle clock."""
+    def resume_session(self, token: str, *, touch: bool = True) -> WebSession:
+        """The live session for a cookie token; ``touch`` resets its idle clock."""
         now = self.clock()
         digest = _token_hash(token)
         row = self.store.query_one(
@@ -345,6 +345,9 @@ class Accounts:
                               details={"idle_seconds": round(idle)})
             raise AuthenticationError("Phiên làm việc đã hết hạn, vui lòng đăng nhập lại.",
                                       code="session_expired")
+        if not touch:
+            return WebSession(digest, user, row["csrf_token"], row["created_at"],
+                              row["last_seen"])
         self.store.execute("UPDATE web_sessions SET last_seen = ? WHERE token_hash = ?",
                            (now, digest))
         return WebSession(digest, user, row["csrf_token"], row["created_at"], now)

@@ -99,6 +99,7 @@ def _lifecycle(announce: Announce) -> Callable[[web.Application], AsyncIterator[
         ctx.audit.record("system", "controller.start", ctx.config.site.id,
                          details={"version": ctx.version})
         supervisor.start("maintenance", _maintenance(ctx))
+        await ctx.devices.open_listeners()
         ctx.devices.start(supervisor)
         log.info("site %s (%s) started", ctx.config.site.id, ctx.config.site.level)
         try:

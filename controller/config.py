@@ -28,13 +28,14 @@ ROLES: Final = ("admin", "operator", "chair", "viewer", "auditor")
 MIN_AUDIT_RETENTION_DAYS: Final = 183
 
 _SITE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]$|^[a-z0-9]$")
-_DEFAULT_PORTS: Final = {"visca-ip": 52381, "pjlink": 4352, "snmp": 161}
-_DEVICE_COMMON: Final = frozenset({"id", "name", "kind", "protocol", "poll_interval", "enabled"})
+_DEFAULT_PORTS: Final = {"visca-ip": 52381, "pjlink": 4352, "snmp": 161, "mixer-tcp": 2202}
+_DEVICE_COMMON: Final = frozenset(
+    {"id", "name", "kind", "protocol", "poll_interval", "enabled", "timeout"})
 # Keys each protocol accepts beyond the common ones; issue-specific drivers read `options`.
 _DEVICE_KEYS: Final[dict[str, frozenset[str]]] = {
     "visca-serial": frozenset({"port", "baud", "address"}),
     "visca-ip": frozenset({"host", "port", "address", "sequence_quirk"}),
-    "pjlink": frozenset({"host", "port", "password_file", "pjlink_class"}),
+    "pjlink": frozenset({"host", "port", "password_file", "pjlink_class", "inputs"}),
     "snmp": frozenset(
         {
             "host",
@@ -150,6 +151,16 @@ class BridgeConfig:
 
 
 @dataclass(frozen=True)
+class EndpointsConfig:
+    """Site-wide listeners for what devices send unasked (absent: not listened for)."""
+
+    pjlink_notify_host: str | None = None
+    pjlink_notify_port: int = 4352
+    snmp_trap_host: str | None = None
+    snmp_trap_port: int = 162
+
+
+@dataclass(frozen=True)
 class SecurityConfig:
     """Login protection."""
 
@@ -186,6 +197,7 @@ class SiteConfig:
     children: tuple[ChildConfig, ...] = ()
     devices: tuple[DeviceConfig, ...] = ()
     bridges: tuple[BridgeConfig, ...] = ()
+    endpoints: EndpointsConfig = EndpointsConfig()
     security: SecurityConfig = SecurityConfig()
     audit: AuditConfig = AuditConfig()
     logging: LoggingConfig = LoggingConfig()
@@ -545,6 +557,25 @@ def _read_bridges(root: _Table) -> tuple[BridgeConfig, ...]:
     return tuple(out)
 
 
+def _read_endpoints(root: _Table) -> EndpointsConfig:
+    t = _table(root, "endpoints")
+    if t is None:
+        return EndpointsConfig()
+    out: dict[str, Any] = {}
+    for key, default_port in (("pjlink_notify", 4352), ("snmp_trap", 162)):
+        listen = t.str_(f"{key}_listen")
+        if listen is None:
+            continue
+        try:
+            host, port = parse_listen(listen)
+        except ValueError as exc:
+            t.problem(f"{key}_listen", str(exc))
+            continue
+        out[f"{key}_host"], out[f"{key}_port"] = host, port or default_port
+    t.finish()
+    return EndpointsConfig(**out)
+
+
 def _read_security(root: _Table) -> SecurityConfig:
     t = _table(root, "security")
     if t is None:
@@ -593,6 +624,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> SiteConfig:
     children = _read_children(root, site.id if site else None)
     devices = _read_devices(root)
     bridges = _read_bridges(root)
+    endpoints = _read_endpoints(root)
     security = _read_security(root)
     audit = _read_audit(root)
     logging_cfg = _read_logging(root)
@@ -601,7 +633,8 @@ def parse_config(data: Mapping[str, Any], path: Path) -> SiteConfig:
         raise ConfigError(str(path), problems)
     return SiteConfig(
         path=path, site=site, storage=storage, console=console, uplink=uplink,
-        children=children, devices=devices, bridges=bridges, security=security,
+        children=children, devices=devices, bridges=bridges, endpoints=endpoints,
+        security=security,
         audit=audit, logging=logging_cfg,
     )
 

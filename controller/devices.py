@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -34,8 +34,11 @@ from endpoints.errors import (
     LocalProtocolError,
     UnsupportedCommandError,
 )
-from endpoints.interfaces import Device, DeviceEvent, DeviceSpec
+from endpoints.interfaces import AudioMixer, Camera, Device, DeviceEvent, DeviceSpec
+from endpoints.pjlink.client import NotificationListener
+from endpoints.pjlink.projector import PjlinkProjector
 from endpoints.registry import build_device
+from endpoints.visca.transport import ViscaBus
 from monitoring.metrics import SiteMetrics
 from monitoring.polling import DeviceHealth, DevicePoller, DeviceTransition, PollState
 
@@ -55,11 +58,18 @@ _TRANSLATION: Final[tuple[tuple[type[EndpointError], int, str], ...]] = (
                            "thử lại sau ít giây."),
     (DeviceRefusedError, 409, "{name} từ chối lệnh này ở trạng thái hiện tại."),
     (UnsupportedCommandError, 400, "{name} không hỗ trợ lệnh này."),
-    (CommandArgumentError, 400, "Tham số lệnh không hợp lệ."),
+    (CommandArgumentError, 400, "Tham số lệnh không hợp lệ; xem chi tiết kỹ thuật."),
     (LocalProtocolError, 400, "Lệnh không hợp lệ cho {name}."),
     (EndpointProtocolError, 424, "{name} trả lời không đúng giao thức."),
     (EndpointError, 424, "{name} báo lỗi."),
 )
+
+
+# Where a device's own error code says more than the error's class.
+_BY_DEVICE_CODE: Final[dict[str, str]] = {
+    "ERR4": "{name} báo hỏng phần cứng (đèn, quạt hoặc nhiệt độ); cần kiểm tra thiết bị.",
+    "ERR3": "{name} chưa sẵn sàng (đang khởi động hoặc đang tắt); thử lại sau ít phút.",
+}
 
 
 class DeviceCommandError(DiemcauError):
@@ -75,10 +85,9 @@ def translate(exc: EndpointError, device_name: str) -> DeviceCommandError:
     """The controller error for an endpoint error, by the translation table."""
     for cls, status, template in _TRANSLATION:
         if isinstance(exc, cls):
-            message = template.format(name=device_name)
-            if isinstance(exc, CommandArgumentError | UnsupportedCommandError):
-                message = f"{message} ({exc.message})"
             device_code = getattr(exc, "device_code", None)
+            template = _BY_DEVICE_CODE.get(str(device_code), template)
+            message = template.format(name=device_name)
             detail = exc.message + (f" [device code {device_code}]" if device_code else "")
             return DeviceCommandError(message, code=exc.code, status=status, detail=detail)
     raise AssertionError("EndpointError is the table's last row")  # pragma: no cover
@@ -134,12 +143,20 @@ class DeviceService:
         self.metrics = metrics
         self.clock = clock
         self.listeners: list[TransitionListener] = []
+        # Run after a device opens (e.g. subscribe a projector to the notification port).
+        self.on_open: list[Callable[[Device], Awaitable[None]]] = []
         self._devices: dict[str, ManagedDevice] = {}
+        self._visca_bus: ViscaBus | None = None
+        self._pjlink_listener: NotificationListener | None = None
+        shared: dict[str, object] = {}
+        if any(d.protocol == "visca-serial" for d in config.devices):
+            self._visca_bus = ViscaBus()
+            shared["bus"] = self._visca_bus
         for cfg in config.devices:
             if not cfg.enabled:
                 continue
             try:
-                device: Device | None = build_device(spec_from_config(cfg))
+                device: Device | None = build_device(spec_from_config(cfg), shared)
                 error = None
             except (EndpointError, DiemcauError) as exc:
                 device, error = None, exc.message
@@ -151,11 +168,33 @@ class DeviceService:
             managed = ManagedDevice(cfg, device, error)
             if device is not None:
                 device.set_event_sink(self._on_device_event)
-                device.set_drop_counter(
-                    lambda protocol, reason: metrics.frames_dropped.labels(protocol, reason).inc())
+                device.set_drop_counter(self._count_drop)
             self._devices[cfg.id] = managed
 
     # -- lifecycle ---------------------------------------------------------------------------
+
+    async def open_listeners(self) -> None:
+        """Bind the site-wide ports devices send to unasked (PJLink class 2 notifications)."""
+        cfg = self.site.endpoints
+        if cfg.pjlink_notify_host is not None and any(
+                d.protocol == "pjlink" for d in self.site.devices):
+            listener = NotificationListener(cfg.pjlink_notify_host, cfg.pjlink_notify_port,
+                                            drop_counter=self._count_drop)
+            try:
+                await listener.start()
+            except EndpointTransportError as exc:
+                log.warning("projector notifications unavailable: %s", exc.message)
+            else:
+                self._pjlink_listener = listener
+
+                async def attach(device: Device) -> None:
+                    if isinstance(device, PjlinkProjector):
+                        await device.attach_notifications(listener)
+
+                self.on_open.append(attach)
+
+    def _count_drop(self, protocol: str, reason: str) -> None:
+        self.metrics.frames_dropped.labels(protocol, reason).inc()
 
     def start(self, supervisor: TaskSupervisor) -> None:
         """Start one poller per device."""
@@ -180,17 +219,28 @@ class DeviceService:
                     log.warning("device %s did not close cleanly", managed.config.id,
                                 exc_info=True)
                 managed.opened = False
+        if self._visca_bus is not None:
+            await self._visca_bus.close()
+        if self._pjlink_listener is not None:
+            await self._pjlink_listener.close()
+            self._pjlink_listener = None
 
     async def _ensure_open(self, managed: ManagedDevice) -> Device:
         if managed.device is None:
             raise DeviceCommandError(
-                f"{managed.name} chưa dùng được: {managed.build_error}",
+                f"{managed.name} chưa dùng được: cấu hình hoặc trình điều khiển có lỗi; "
+                "cần cán bộ kỹ thuật kiểm tra.",
                 code="device_unusable", status=409, detail=managed.build_error or "")
         if not managed.opened:
             async with managed.open_lock:
                 if not managed.opened:
                     await managed.device.open()
                     managed.opened = True
+                    for hook in self.on_open:
+                        try:
+                            await hook(managed.device)
+                        except EndpointError as exc:
+                            log.warning("device %s: %s", managed.config.id, exc.message)
         return managed.device
 
     def _poll_function(self, managed: ManagedDevice) -> Callable[[], Any]:
@@ -267,8 +317,13 @@ class DeviceService:
             "readings": dict(health.readings) if health else {},
             "commands": [c.name for c in commands_for(cfg.kind)],
         }
-        if cfg.kind == "camera":
+        device = managed.device
+        if isinstance(device, Camera):
             out["presets"] = self.preset_names(cfg.id)
+            out["limits"] = {"max_preset": device.max_preset}
+        elif isinstance(device, AudioMixer):
+            low, high = device.gain_range
+            out["limits"] = {"gain_db": [low, high], "channels": list(device.channels)}
         return out
 
     def preset_names(self, device_id: str) -> list[dict[str, Any]]:

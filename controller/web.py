@@ -33,6 +33,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 SESSION_COOKIE: Final = "diemcau_session"
 CSRF_HEADER: Final = "X-CSRF-Token"
+BACKGROUND_HEADER: Final = "X-Diemcau-Background"
 ALL_ROLES: Final = frozenset({"admin", "operator", "chair", "viewer", "auditor"})
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_BODY_BYTES: Final = 256 * 1024
@@ -141,7 +142,10 @@ def make_auth_middleware(accounts: Accounts, audit: AuditLog) -> Any:
             return await handler(request)
         if not token:
             raise AuthenticationError("Bạn chưa đăng nhập.", code="not_authenticated")
-        session = accounts.resume_session(token)
+        # The console marks its automatic refreshes, which are not the user's activity.
+        background = request.method in SAFE_METHODS and \
+            request.headers.get(BACKGROUND_HEADER) == "1"
+        session = accounts.resume_session(token, touch=not background)
         request[SESSION_KEY] = session
         if request.method not in SAFE_METHODS:
             _check_origin(request)

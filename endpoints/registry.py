@@ -7,13 +7,13 @@ has no SNMP device never imports pysnmp.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Final
 
 from endpoints.errors import UnsupportedCommandError
 from endpoints.interfaces import Device, DeviceSpec
 
-Factory = Callable[[DeviceSpec], Device]
+Factory = Callable[..., Device]
 
 FACTORIES: Final[dict[tuple[str, str], str]] = {
     ("camera", "visca-serial"): "endpoints.visca.camera:camera_from_spec",
@@ -47,9 +47,19 @@ def _factory(kind: str, protocol: str) -> Factory:
     return factory
 
 
-def build_device(spec: DeviceSpec) -> Device:
+# Objects several devices share, passed to the factories that take them by keyword:
+# cameras daisy-chained on one serial port share the controller's VISCA bus.
+SHARED: Final[dict[str, frozenset[str]]] = {
+    "endpoints.visca.camera:camera_from_spec": frozenset({"bus"}),
+}
+
+
+def build_device(spec: DeviceSpec, shared: Mapping[str, object] | None = None) -> Device:
     """The driver for one configured device (not yet opened)."""
-    device = _factory(spec.kind, spec.protocol)(spec)
+    target = FACTORIES.get((spec.kind, spec.protocol), "")
+    wanted = SHARED.get(target, frozenset())
+    kwargs = {k: v for k, v in (shared or {}).items() if k in wanted}
+    device = _factory(spec.kind, spec.protocol)(spec, **kwargs)
     if device.kind != spec.kind:
         raise UnsupportedCommandError(
             f"{spec.protocol} driver built a {device.kind} for a {spec.kind}")

@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from controller.app import create_app
 from controller.config import SiteConfig, load_config
+from tests.peers.simulators import room_devices_config, room_simulators
 
 Client = TestClient[web.Request, web.Application]
 SECRET_TEXT = "s3cret-credential-value-for-tests\n"
@@ -119,6 +120,8 @@ class RunningSite:
     admin_password: str = "quantri-mat-khau-1"
     viewer_username: str = "xem"
     viewer_password: str = "xem-mat-khau-12"
+    operator_username: str = "vanhanh"
+    operator_password: str = "van-hanh-mat-khau-1"
 
 
 def wait_healthy(url: str, process: subprocess.Popen[str], timeout: float = 30) -> None:
@@ -137,13 +140,14 @@ def wait_healthy(url: str, process: subprocess.Popen[str], timeout: float = 30) 
     pytest.fail("diemcau did not become healthy in time")
 
 
-def start_site(directory: Path) -> RunningSite:
+def start_site(directory: Path, extra: str = "") -> RunningSite:
     """Create accounts with the CLI, then start ``diemcau run`` and wait for it."""
     port = free_port()
-    config = write_site_config(directory, port=port)
+    config = write_site_config(directory, port=port, extra=extra)
     site = RunningSite(f"http://127.0.0.1:{port}", config, None)  # type: ignore[arg-type]
     for name, role, password in ((site.admin_username, "admin", site.admin_password),
-                                 (site.viewer_username, "viewer", site.viewer_password)):
+                                 (site.viewer_username, "viewer", site.viewer_password),
+                                 (site.operator_username, "operator", site.operator_password)):
         result = run_cli("user", "add", "--config", str(config), name, "--role", role,
                          input_text=password + "\n")
         assert result.returncode == 0, result.stderr
@@ -181,3 +185,15 @@ def app_of(client: Client) -> web.Application:
     server = client.server
     assert isinstance(server, TestServer)
     return server.app
+
+
+@pytest.fixture
+def device_console_server(tmp_path: Path) -> Iterator[RunningSite]:
+    """A real site process whose camera, projector and mixer are simulators."""
+    with room_simulators() as sims:
+        site = start_site(tmp_path / "device-site", extra=room_devices_config(sims))
+        try:
+            yield site
+        finally:
+            code = stop_site(site)
+            assert code == 0, f"diemcau run exited with {code}"

@@ -124,6 +124,20 @@ async def test_idle_timeout_ends_the_session(app_client: Client, clock: FakeCloc
     assert "session.expired" in audit_actions(app_client)
 
 
+async def test_automatic_refreshes_do_not_keep_an_idle_console_logged_in(
+        app_client: Client, clock: FakeClock) -> None:
+    add_user(app_client, "xem", "viewer")
+    await login(app_client, "xem")
+    background = {"X-Diemcau-Background": "1"}
+    for _ in range(14):
+        clock.advance(60)
+        assert (await app_client.get("/api/v1/devices", headers=background)).status == 200
+    clock.advance(61)
+    resp = await app_client.get("/api/v1/devices", headers=background)
+    assert resp.status == 401
+    assert (await resp.json())["error"]["code"] == "session_expired"
+
+
 async def test_session_has_a_maximum_age_even_when_active(
         app_client: Client, clock: FakeClock) -> None:
     add_user(app_client, "xem", "viewer")

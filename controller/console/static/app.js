@@ -151,6 +151,137 @@
       'err.http': 'Máy chủ báo lỗi (mã {status}). Vui lòng thử lại sau.',
       'err.passwordMismatch': 'Hai lần nhập mật khẩu không giống nhau.',
       'err.required': 'Vui lòng điền đủ các ô.',
+
+      'err.detail': 'Chi tiết kỹ thuật',
+
+      'dev.viewOnly': 'Chỉ xem',
+      'dev.viewOnlyWhy': 'Tài khoản của bạn chỉ được xem trạng thái thiết bị. Để điều khiển, hãy đăng nhập bằng tài khoản vận hành.',
+      'dev.empty': 'Điểm cầu này chưa khai báo thiết bị nào.',
+      'dev.updated': 'Cập nhật lúc {time}',
+      'dev.stale': 'Không cập nhật được từ {time}',
+      'dev.state.online': 'Trực tuyến',
+      'dev.state.offline': 'Mất kết nối',
+      'dev.state.unknown': 'Đang kiểm tra',
+      'dev.state.unusable': 'Không dùng được',
+      'dev.offlineSince': 'Mất kết nối từ {time}.',
+      'dev.offline': 'Không liên lạc được với thiết bị.',
+      'dev.lastOk': 'Thông tin bên dưới đọc được lần cuối lúc {time}.',
+      'dev.unusable': 'Thiết bị này chưa dùng được; cần cán bộ kỹ thuật kiểm tra cấu hình.',
+      'dev.lastError': 'Lỗi: {error}',
+      'dev.done': 'Đã thực hiện',
+      'dev.failed': 'Không thực hiện được',
+      'dev.noReadings': 'Chưa đọc được thông tin từ thiết bị.',
+      'dev.kind.camera': 'Camera',
+      'dev.kind.projector': 'Máy chiếu',
+      'dev.kind.mixer': 'Bàn trộn âm thanh',
+      'dev.kind.power': 'Bộ lưu điện (UPS)',
+      'dev.kind.network': 'Thiết bị mạng',
+      'dev.confirm': 'Đồng ý',
+
+      'cam.pad': 'Điều khiển hướng camera',
+      'cam.padHint': 'Bấm và giữ mũi tên để quay camera, thả ra để dừng. Có thể dùng phím mũi tên.',
+      'cam.up': 'Lên',
+      'cam.down': 'Xuống',
+      'cam.left': 'Trái',
+      'cam.right': 'Phải',
+      'cam.home': 'Về giữa',
+      'cam.zoomIn': 'Phóng to',
+      'cam.zoomOut': 'Thu nhỏ',
+      'cam.speed': 'Tốc độ quay',
+      'cam.zoomLevel': 'Mức phóng to',
+      'cam.focusAuto': 'Lấy nét tự động',
+      'cam.powerOn': 'Bật camera',
+      'cam.powerOff': 'Tắt camera',
+      'cam.confirmOff': 'Tắt camera?',
+      'cam.confirmOffText': 'Các điểm cầu khác sẽ không thấy hình từ phòng họp này cho đến khi bật lại.',
+      'cam.power.on': 'Camera đang bật',
+      'cam.power.off': 'Camera đang tắt (chờ)',
+      'cam.offHint': 'Camera đang tắt: bật camera để quay và phóng to.',
+      'cam.presets': 'Vị trí đặt sẵn',
+      'cam.presetsHint': 'Bấm để quay camera tới vị trí đã lưu.',
+      'cam.presetN': 'Vị trí {n}',
+      'cam.storeHeading': 'Lưu hướng hiện tại thành vị trí',
+      'cam.presetNumber': 'Số (0–15)',
+      'cam.presetName': 'Tên vị trí',
+      'cam.store': 'Lưu vị trí',
+      'cam.overwrite': 'Ghi đè vị trí {n}?',
+      'cam.overwriteText': 'Vị trí {n} đang là “{name}”. Hướng hiện tại của camera sẽ thay thế vị trí này.',
+      'cam.overwriteOk': 'Ghi đè',
+      'cam.nameRequired': 'Vui lòng đặt tên cho vị trí (ví dụ “Chủ toạ”).',
+      'cam.numberRange': 'Số vị trí phải là số nguyên từ 0 đến 15.',
+      'cam.position': 'Hướng: ngang {pan} · dọc {tilt} · phóng to {zoom}',
+
+      'proj.power.on': 'Đang bật',
+      'proj.power.off': 'Đang tắt',
+      'proj.power.warming': 'Đang khởi động…',
+      'proj.power.cooling': 'Đang làm nguội…',
+      'proj.power.unknown': 'Chưa rõ',
+      'proj.powerLabel': 'Tình trạng',
+      'proj.turnOn': 'Bật máy chiếu',
+      'proj.turnOff': 'Tắt máy chiếu',
+      'proj.wait': 'Vui lòng chờ…',
+      'proj.confirmOff': 'Tắt máy chiếu?',
+      'proj.confirmOffText': 'Máy chiếu cần vài phút làm nguội trước khi bật lại được.',
+      'proj.input': 'Nguồn hình',
+      'proj.src.HDMI1': 'HDMI 1',
+      'proj.src.HDMI2': 'HDMI 2',
+      'proj.src.RGB1': 'Máy tính (RGB 1)',
+      'proj.src.VIDEO1': 'Video 1',
+      'proj.src.NETWORK1': 'Mạng (Network 1)',
+      'proj.src.DIGITAL1': 'Cổng số 1 (HDMI/DVI)',
+      'proj.src.DIGITAL2': 'Cổng số 2 (HDMI/DVI)',
+      'proj.mute': 'Tạm tắt hình và tiếng',
+      'proj.muted': 'Đang tạm tắt hình và tiếng',
+      'proj.muteHint': 'Che hình và tiếng mà không tắt máy chiếu.',
+      'proj.offHint': 'Bật máy chiếu để chọn nguồn hình.',
+      'proj.lamp': 'Số giờ dùng đèn',
+      'proj.hours': '{n} giờ',
+      'proj.errors': 'Báo lỗi',
+      'proj.noErrors': 'Không có lỗi',
+      'proj.part.fan': 'quạt',
+      'proj.part.lamp': 'đèn',
+      'proj.part.temperature': 'nhiệt độ',
+      'proj.part.cover': 'nắp',
+      'proj.part.filter': 'bộ lọc',
+      'proj.part.other': 'khác',
+      'proj.level.warning': 'cảnh báo',
+      'proj.level.error': 'lỗi',
+      'proj.name': 'Tên trên máy',
+
+      'mix.channel': 'Kênh {n}',
+      'mix.mute': 'Tắt tiếng',
+      'mix.muted': 'Đang tắt tiếng',
+      'mix.gain': 'Âm lượng',
+      'mix.noChannels': 'Chưa đọc được danh sách kênh âm thanh.',
+
+      'ups.mains': 'Đang chạy điện lưới',
+      'ups.battery': 'ĐANG CHẠY PIN',
+      'ups.unknown': 'Chưa rõ nguồn điện',
+      'ups.batteryHint': 'Mất điện lưới. Hãy báo cán bộ kỹ thuật và chuẩn bị kết thúc nếu điện chưa có lại.',
+      'ups.charge': 'Pin còn',
+      'ups.runtime': 'Thời gian chạy pin còn lại',
+      'ups.minutes': '{n} phút',
+      'ups.load': 'Tải',
+      'ups.batteryStatus': 'Tình trạng pin',
+      'ups.bat.normal': 'Bình thường',
+      'ups.bat.low': 'Pin yếu',
+      'ups.bat.depleted': 'Hết pin',
+      'ups.bat.unknown': 'Chưa rõ',
+      'ups.inputVoltage': 'Điện áp vào',
+      'ups.alarms': 'Cảnh báo',
+      'ups.noAlarms': 'Không có',
+      'ups.alarmCount': '{n} cảnh báo',
+      'ups.alarmLine': 'ĐANG CHẠY PIN: {name} báo mất điện lưới.',
+      'ups.alarmLineMinutes': 'ĐANG CHẠY PIN: {name} báo mất điện lưới, pin còn khoảng {n} phút.',
+
+      'net.col.name': 'Cổng',
+      'net.col.state': 'Trạng thái',
+      'net.col.speed': 'Tốc độ',
+      'net.col.errors': 'Lỗi vào/ra',
+      'net.up': 'Hoạt động',
+      'net.down': 'Không hoạt động',
+      'net.adminDown': 'Đã tắt',
+      'net.none': 'Chưa đọc được danh sách cổng mạng.',
     },
     en: {
       'app.title': 'Site console',
@@ -298,6 +429,137 @@
       'err.http': 'The server reported an error (code {status}). Please try again later.',
       'err.passwordMismatch': 'The two passwords are not the same.',
       'err.required': 'Please fill in every field.',
+
+      'err.detail': 'Technical details',
+
+      'dev.viewOnly': 'View only',
+      'dev.viewOnlyWhy': 'Your account may only view device status. To control devices, sign in with an operator account.',
+      'dev.empty': 'No devices are configured at this site.',
+      'dev.updated': 'Updated at {time}',
+      'dev.stale': 'Not updated since {time}',
+      'dev.state.online': 'Online',
+      'dev.state.offline': 'Offline',
+      'dev.state.unknown': 'Checking',
+      'dev.state.unusable': 'Unusable',
+      'dev.offlineSince': 'Offline since {time}.',
+      'dev.offline': 'The device cannot be reached.',
+      'dev.lastOk': 'The information below was last read at {time}.',
+      'dev.unusable': 'This device cannot be used yet; a technician needs to check its settings.',
+      'dev.lastError': 'Error: {error}',
+      'dev.done': 'Done',
+      'dev.failed': 'Not done',
+      'dev.noReadings': 'No information read from the device yet.',
+      'dev.kind.camera': 'Camera',
+      'dev.kind.projector': 'Projector',
+      'dev.kind.mixer': 'Audio mixer',
+      'dev.kind.power': 'UPS',
+      'dev.kind.network': 'Network device',
+      'dev.confirm': 'OK',
+
+      'cam.pad': 'Camera direction',
+      'cam.padHint': 'Press and hold an arrow to turn the camera, release to stop. Arrow keys work too.',
+      'cam.up': 'Up',
+      'cam.down': 'Down',
+      'cam.left': 'Left',
+      'cam.right': 'Right',
+      'cam.home': 'Centre',
+      'cam.zoomIn': 'Zoom in',
+      'cam.zoomOut': 'Zoom out',
+      'cam.speed': 'Turning speed',
+      'cam.zoomLevel': 'Zoom level',
+      'cam.focusAuto': 'Auto focus',
+      'cam.powerOn': 'Turn camera on',
+      'cam.powerOff': 'Turn camera off',
+      'cam.confirmOff': 'Turn the camera off?',
+      'cam.confirmOffText': 'Other sites will not see this room until the camera is turned on again.',
+      'cam.power.on': 'Camera is on',
+      'cam.power.off': 'Camera is off (standby)',
+      'cam.offHint': 'The camera is off: turn it on to move or zoom.',
+      'cam.presets': 'Preset positions',
+      'cam.presetsHint': 'Press to turn the camera to a saved position.',
+      'cam.presetN': 'Position {n}',
+      'cam.storeHeading': 'Save the current direction as a position',
+      'cam.presetNumber': 'Number (0–15)',
+      'cam.presetName': 'Position name',
+      'cam.store': 'Save position',
+      'cam.overwrite': 'Overwrite position {n}?',
+      'cam.overwriteText': 'Position {n} is “{name}”. The camera’s current direction will replace it.',
+      'cam.overwriteOk': 'Overwrite',
+      'cam.nameRequired': 'Please name the position (for example “Chair”).',
+      'cam.numberRange': 'The position number must be a whole number from 0 to 15.',
+      'cam.position': 'Direction: pan {pan} · tilt {tilt} · zoom {zoom}',
+
+      'proj.power.on': 'On',
+      'proj.power.off': 'Off',
+      'proj.power.warming': 'Warming up…',
+      'proj.power.cooling': 'Cooling down…',
+      'proj.power.unknown': 'Unknown',
+      'proj.powerLabel': 'State',
+      'proj.turnOn': 'Turn projector on',
+      'proj.turnOff': 'Turn projector off',
+      'proj.wait': 'Please wait…',
+      'proj.confirmOff': 'Turn the projector off?',
+      'proj.confirmOffText': 'The projector needs a few minutes to cool down before it can be turned on again.',
+      'proj.input': 'Picture source',
+      'proj.src.HDMI1': 'HDMI 1',
+      'proj.src.HDMI2': 'HDMI 2',
+      'proj.src.RGB1': 'Computer (RGB 1)',
+      'proj.src.VIDEO1': 'Video 1',
+      'proj.src.NETWORK1': 'Network 1',
+      'proj.src.DIGITAL1': 'Digital 1 (HDMI/DVI)',
+      'proj.src.DIGITAL2': 'Digital 2 (HDMI/DVI)',
+      'proj.mute': 'Blank picture and sound',
+      'proj.muted': 'Picture and sound blanked',
+      'proj.muteHint': 'Hides picture and sound without turning the projector off.',
+      'proj.offHint': 'Turn the projector on to choose a source.',
+      'proj.lamp': 'Lamp hours',
+      'proj.hours': '{n} hours',
+      'proj.errors': 'Faults',
+      'proj.noErrors': 'None',
+      'proj.part.fan': 'fan',
+      'proj.part.lamp': 'lamp',
+      'proj.part.temperature': 'temperature',
+      'proj.part.cover': 'cover',
+      'proj.part.filter': 'filter',
+      'proj.part.other': 'other',
+      'proj.level.warning': 'warning',
+      'proj.level.error': 'error',
+      'proj.name': 'Name on the device',
+
+      'mix.channel': 'Channel {n}',
+      'mix.mute': 'Mute',
+      'mix.muted': 'Muted',
+      'mix.gain': 'Volume',
+      'mix.noChannels': 'The list of audio channels has not been read yet.',
+
+      'ups.mains': 'Running on mains power',
+      'ups.battery': 'RUNNING ON BATTERY',
+      'ups.unknown': 'Power source unknown',
+      'ups.batteryHint': 'Mains power is lost. Tell the technician and prepare to finish if power does not return.',
+      'ups.charge': 'Battery charge',
+      'ups.runtime': 'Battery time left',
+      'ups.minutes': '{n} minutes',
+      'ups.load': 'Load',
+      'ups.batteryStatus': 'Battery condition',
+      'ups.bat.normal': 'Normal',
+      'ups.bat.low': 'Low',
+      'ups.bat.depleted': 'Depleted',
+      'ups.bat.unknown': 'Unknown',
+      'ups.inputVoltage': 'Input voltage',
+      'ups.alarms': 'Alarms',
+      'ups.noAlarms': 'None',
+      'ups.alarmCount': '{n} alarm(s)',
+      'ups.alarmLine': 'RUNNING ON BATTERY: {name} reports a mains failure.',
+      'ups.alarmLineMinutes': 'RUNNING ON BATTERY: {name} reports a mains failure, about {n} minutes of battery left.',
+
+      'net.col.name': 'Port',
+      'net.col.state': 'State',
+      'net.col.speed': 'Speed',
+      'net.col.errors': 'Errors in/out',
+      'net.up': 'Up',
+      'net.down': 'Down',
+      'net.adminDown': 'Switched off',
+      'net.none': 'The list of ports has not been read yet.',
     },
   };
 
@@ -307,7 +569,7 @@
   // Sections in nav order; `roles` limits who sees one (the server enforces it too).
   const SECTIONS = [
     { id: 'overview', load: () => loadSite() },
-    { id: 'devices' },
+    { id: 'devices', load: () => startDevices(), unload: () => stopDevices() },
     { id: 'sessions' },
     { id: 'incidents' },
     { id: 'reports' },
@@ -332,7 +594,15 @@
     audit: { entries: [], next: null, action: '', seq: 0, loaded: false },
     users: [],
     setPasswordFor: null,
+    devices: freshDevices(),
   };
+
+  // The device panel's state; `cards` maps a device id to its card (kept across polls, so a
+  // control being used keeps its focus and value).
+  function freshDevices() {
+    return { list: [], cards: new Map(), loaded: false, timer: null, refreshTimer: null, seq: 0,
+      updatedAt: null, stale: false, pollError: null, commandError: null };
+  }
 
   const $ = (id) => document.getElementById(id);
 
@@ -385,6 +655,7 @@
     if (state.user) {
       renderAudit();
       renderUsers();
+      rebuildDevices();
     }
     if (state.setPasswordFor) {
       $('dlg-set-password-title').textContent = t('users.setPasswordTitle', { user: state.setPasswordFor });
@@ -440,8 +711,13 @@
 
   // ---------------------------------------------------------------- messages
 
-  function showError(message) {
+  // `detail` is the server's technical text, shown small under "Chi tiết kỹ thuật".
+  function showError(message, detail) {
     $('alert').textContent = message;
+    const extra = detail && detail !== message ? String(detail) : '';
+    $('alert-detail-text').textContent = extra;
+    $('alert-detail').hidden = !extra;
+    $('alert-detail').open = false;
     $('alert-box').hidden = false;
     $('notice').hidden = true;
   }
@@ -454,6 +730,8 @@
 
   function clearError() {
     $('alert').textContent = '';
+    $('alert-detail-text').textContent = '';
+    $('alert-detail').hidden = true;
     $('alert-box').hidden = true;
   }
 
@@ -469,16 +747,17 @@
     const message = err instanceof ApiError ? err.message : t('err.http', { status: '?' });
     if (!(err instanceof ApiError)) console.error(err);
     if (where) where.textContent = message;
-    else showError(message);
+    else showError(message, err instanceof ApiError ? err.detail : null);
   }
 
   // ---------------------------------------------------------------- API
 
   class ApiError extends Error {
-    constructor(status, code, message) {
+    constructor(status, code, message, detail) {
       super(message);
       this.status = status;
       this.code = code;
+      this.detail = detail || null;
       this.handled = false;
     }
   }
@@ -492,6 +771,8 @@
       init.body = JSON.stringify(body);
     }
     if (method !== 'GET' && method !== 'HEAD' && state.csrf) init.headers['X-CSRF-Token'] = state.csrf;
+    // Automatic refreshes must not keep an unattended console logged in.
+    if (opts.background) init.headers['X-Diemcau-Background'] = '1';
 
     let res;
     try {
@@ -511,7 +792,8 @@
     const info = data && data.error && typeof data.error === 'object' ? data.error : {};
     const message = typeof info.message === 'string' && info.message
       ? info.message : t('err.http', { status: res.status });
-    const err = new ApiError(res.status, typeof info.code === 'string' ? info.code : '', message);
+    const err = new ApiError(res.status, typeof info.code === 'string' ? info.code : '', message,
+      typeof info.detail === 'string' ? info.detail : null);
     if (res.status === 401 && sessionCall && (!opts.credentialCheck || SESSION_CODES.has(err.code))) {
       err.handled = true;
       sessionExpired();
@@ -557,6 +839,9 @@
 
   function leaveShell() {
     clearTimeout(state.idleTimer);
+    stopDevices();
+    state.devices = freshDevices();
+    $('device-grid').replaceChildren();
     state.epoch += 1;
     state.user = null;
     state.csrf = null;
@@ -655,6 +940,8 @@
     const wanted = location.hash.replace(/^#/, '');
     const section = SECTIONS.find((s) => s.id === wanted && allowed(s)) || SECTIONS[0];
     if (wanted !== section.id) history.replaceState(null, '', '#' + section.id);
+    const previous = SECTIONS.find((s) => s.id === state.section);
+    if (previous && previous !== section && previous.unload) previous.unload();
     for (const s of SECTIONS) {
       $('section-' + s.id).hidden = s !== section;
       const link = $('nav-' + s.id);
@@ -895,6 +1182,974 @@
     });
   }
 
+  // ---------------------------------------------------------------- devices
+
+  const DEVICE_POLL_MS = 3000;
+  const REFRESH_AFTER_COMMAND_MS = 400;
+  const COMMAND_ROLES = ['operator', 'chair'];
+  const DEVICE_STATES = ['online', 'offline', 'unknown', 'unusable'];
+  const DONE_MS = 2500;
+  // A value the officer just set is shown until the readings catch up (or this long).
+  const EXPECT_MS = 8000;
+  const GAIN_DEBOUNCE_MS = 300;
+  const GAIN = { min: -60, max: 12, step: 0.5 };
+  const PRESET_MAX = 15;
+  const DEFAULT_PRESETS = [1, 2, 3, 4, 5, 6];
+  const PROJECTOR_SOURCES = ['HDMI1', 'HDMI2', 'RGB1', 'VIDEO1', 'NETWORK1'];
+  const PROJECTOR_PARTS = ['fan', 'lamp', 'temperature', 'cover', 'filter', 'other'];
+  // Pan/tilt of each pad direction: up raises the tilt, right raises the pan.
+  const DIRECTIONS = { up: [0, 1], down: [0, -1], left: [-1, 0], right: [1, 0] };
+  const ARROW_KEYS = { ArrowUp: 'up', ArrowDown: 'down', ArrowLeft: 'left', ArrowRight: 'right' };
+
+  let domSeq = 0; // element ids made here never come from device ids (those are free text)
+  const domId = (prefix) => `${prefix}-${++domSeq}`;
+
+  const canCommand = () => state.user !== null && COMMAND_ROLES.includes(state.user.role);
+  const devicesShown = () => state.user !== null && state.section === 'devices' &&
+    document.visibilityState !== 'hidden';
+
+  function startDevices() {
+    $('devices-readonly').hidden = canCommand();
+    loadDevices();
+  }
+
+  function stopDevices() {
+    const d = state.devices;
+    clearTimeout(d.timer);
+    clearTimeout(d.refreshTimer);
+    d.timer = null;
+    d.refreshTimer = null;
+    d.seq += 1; // an answer still on its way is dropped
+    haltAllMotion();
+  }
+
+  function haltAllMotion() {
+    for (const card of state.devices.cards.values()) card.halt();
+  }
+
+  async function loadDevices() {
+    const d = state.devices;
+    clearTimeout(d.timer);
+    d.timer = null;
+    const seq = ++d.seq;
+    let data;
+    try {
+      data = await api('GET', '/api/v1/devices', undefined, { background: true });
+    } catch (err) {
+      if (seq === d.seq && !err.handled) {
+        d.stale = true;
+        renderUpdated();
+        // Said once, not every 3 seconds while the link is down.
+        if (err.message !== d.pollError) reportError(err);
+        d.pollError = err.message;
+      }
+      return;
+    } finally {
+      if (seq === d.seq && devicesShown()) d.timer = setTimeout(loadDevices, DEVICE_POLL_MS);
+    }
+    if (seq !== d.seq) return; // a newer request replaced this one
+    d.list = Array.isArray(data.devices) ? data.devices.filter((x) => x && x.id !== undefined) : [];
+    d.loaded = true;
+    d.updatedAt = new Date();
+    d.stale = false;
+    if (d.pollError !== null) {
+      if ($('alert').textContent === d.pollError) clearError();
+      d.pollError = null;
+    }
+    renderDevices();
+  }
+
+  // Readings change right after a command: look again soon rather than in 3 s.
+  function refreshDevicesSoon() {
+    const d = state.devices;
+    clearTimeout(d.refreshTimer);
+    d.refreshTimer = setTimeout(() => {
+      d.refreshTimer = null;
+      if (devicesShown()) loadDevices();
+    }, REFRESH_AFTER_COMMAND_MS);
+  }
+
+  function renderUpdated() {
+    const d = state.devices;
+    const node = $('devices-updated');
+    if (!d.updatedAt) {
+      node.textContent = '';
+      return;
+    }
+    const at = `${pad2(d.updatedAt.getHours())}:${pad2(d.updatedAt.getMinutes())}:${pad2(d.updatedAt.getSeconds())}`;
+    node.textContent = t(d.stale ? 'dev.stale' : 'dev.updated', { time: at });
+    node.classList.toggle('warn', d.stale);
+  }
+
+  function renderDevices() {
+    const d = state.devices;
+    $('devices-loading').hidden = d.loaded;
+    $('devices-empty').hidden = !d.loaded || d.list.length > 0;
+    $('devices-readonly').hidden = canCommand();
+    renderUpdated();
+    const seen = new Set();
+    const roots = [];
+    for (const dev of d.list) {
+      const id = String(dev.id);
+      if (seen.has(id)) continue;
+      seen.add(id);
+      let card = d.cards.get(id);
+      if (card && card.kind !== String(dev.kind ?? '')) {
+        card.halt();
+        card = undefined;
+      }
+      if (!card) {
+        card = makeCard(dev);
+        d.cards.set(id, card);
+      }
+      updateCard(card, dev);
+      roots.push(card.root);
+    }
+    for (const [id, card] of d.cards) {
+      if (!seen.has(id)) {
+        card.halt();
+        d.cards.delete(id);
+      }
+    }
+    placeChildren($('device-grid'), roots);
+    renderPowerAlarm();
+  }
+
+  // A UPS on battery is said at the top too: its card may be below the fold.
+  function renderPowerAlarm() {
+    const lines = [];
+    for (const dev of state.devices.list) {
+      const r = dev.readings;
+      if (dev.kind !== 'power' || !r || r.on_battery !== true) continue;
+      const minutes = num(r.runtime_minutes);
+      lines.push(t(minutes === null ? 'ups.alarmLine' : 'ups.alarmLineMinutes',
+        { name: String(dev.name || dev.id), n: minutes === null ? '' : fmtNum(minutes, 0) }));
+    }
+    const node = $('devices-power-alarm');
+    const text = lines.join(' ');
+    if (node.textContent !== text) node.textContent = text;
+    node.hidden = !text;
+  }
+
+  // Puts `nodes` in `parent` in order, touching the DOM only when the order changed: moving a
+  // node takes the focus away from a control inside it.
+  function placeChildren(parent, nodes) {
+    const current = Array.from(parent.children);
+    if (current.length === nodes.length && current.every((n, i) => n === nodes[i])) return;
+    parent.replaceChildren(...nodes);
+  }
+
+  // After a language switch: build every card again from the last readings.
+  function rebuildDevices() {
+    const d = state.devices;
+    for (const card of d.cards.values()) card.halt();
+    d.cards.clear();
+    $('device-grid').replaceChildren();
+    if (d.loaded) renderDevices();
+  }
+
+  // -- numbers
+
+  function num(value) {
+    return typeof value === 'number' && Number.isFinite(value) ? value : null;
+  }
+
+  function fmtNum(value, digits = 1) {
+    return new Intl.NumberFormat(state.lang === 'vi' ? 'vi-VN' : 'en-GB',
+      { maximumFractionDigits: digits }).format(value);
+  }
+
+  function fmtSigned(value, digits = 2) {
+    const text = fmtNum(Math.abs(value), digits);
+    if (Math.abs(value) < 0.005) return text;
+    return (value < 0 ? '−' : '+') + text; // a real minus sign, readable at a distance
+  }
+
+  const fmtDb = (db) => (db === null ? t('common.none') : fmtSigned(db, 1) + ' dB');
+  const fmtPercent = (v) => (v === null ? t('common.none') : fmtNum(v, 0) + '%');
+
+  function fmtSpeed(bps) {
+    if (bps === null || bps <= 0) return t('common.none');
+    for (const [unit, size] of [['Gbit/s', 1e9], ['Mbit/s', 1e6], ['kbit/s', 1e3]]) {
+      if (bps >= size) return fmtNum(bps / size, 1) + ' ' + unit;
+    }
+    return fmtNum(bps, 0) + ' bit/s';
+  }
+
+  // -- cards
+
+  function makeCard(dev) {
+    const id = String(dev.id);
+    const kind = String(dev.kind ?? '');
+    const title = el('h2', { id: domId('dev-title'), className: 'device-name' });
+    const kindLine = el('p', { className: 'device-kind' });
+    const stateWord = el('span', { className: 'state-word' });
+    const stateBox = el('p', { className: 'device-state', 'data-testid': 'device-state-' + id },
+      [el('span', { className: 'dot', 'aria-hidden': 'true' }), stateWord]);
+    const problem = el('div', { className: 'device-problem', hidden: true });
+    const feedback = el('p', { className: 'device-feedback', role: 'status', 'data-testid': 'device-feedback-' + id });
+    const body = el('div', { className: 'device-body' });
+    const root = el('article', {
+      className: 'device-card kind-' + kind.replace(/[^a-z]/g, ''),
+      'data-testid': 'device-card-' + id,
+      'aria-labelledby': title.id,
+    }, [
+      // The answer to a command shows by the state, where the eye is, not at the card's foot.
+      el('header', { className: 'device-head' }, [
+        el('div', { className: 'device-title' }, [title, kindLine]),
+        el('div', { className: 'device-status' }, [stateBox, feedback]),
+      ]),
+      problem,
+      body,
+    ]);
+    const card = {
+      id, kind, dev, root, body,
+      parts: { title, kindLine, stateBox, stateWord, problem, feedback },
+      controls: new Set(),
+      expected: new Map(),
+      feedbackTimer: null,
+      updateBody: () => {},
+      halt: () => {},
+    };
+    (BUILDERS[kind] || buildGeneric)(card);
+    return card;
+  }
+
+  function updateCard(card, dev) {
+    card.dev = dev;
+    const p = card.parts;
+    p.title.textContent = String(dev.name || dev.id);
+    p.kindLine.textContent = label('dev.kind', card.kind) + (dev.protocol ? ' · ' + String(dev.protocol) : '');
+    const st = DEVICE_STATES.includes(dev.state) ? dev.state : 'unknown';
+    card.root.dataset.state = st;
+    p.stateBox.dataset.state = st;
+    p.stateWord.textContent = t('dev.state.' + st);
+
+    const lines = [];
+    if (st === 'offline') {
+      lines.push(el('p', { text: dev.since ? t('dev.offlineSince', { time: formatTime(dev.since) }) : t('dev.offline') }));
+      if (dev.last_ok) lines.push(el('p', { text: t('dev.lastOk', { time: formatTime(dev.last_ok) }) }));
+    } else if (st === 'unusable') {
+      lines.push(el('p', { text: t('dev.unusable') }));
+    }
+    if ((st === 'offline' || st === 'unusable') && dev.last_error) {
+      lines.push(el('p', { className: 'tech', text: t('dev.lastError', { error: String(dev.last_error) }) }));
+    }
+    p.problem.replaceChildren(...lines);
+    p.problem.hidden = lines.length === 0;
+
+    const readings = dev.readings && typeof dev.readings === 'object' ? dev.readings : {};
+    card.updateBody(readings, dev);
+    refreshControls(card);
+  }
+
+  const rerender = (card) => updateCard(card, card.dev);
+
+  // A control of a card: disabled for read-only roles, for an unusable device, and when its own
+  // `when()` says so (a projector that is off has no input to choose).
+  function control(card, node, when) {
+    node._when = when || null;
+    card.controls.add(node);
+    return node;
+  }
+
+  function refreshControls(card) {
+    const allowed = canCommand() && card.dev.state !== 'unusable';
+    for (const node of card.controls) {
+      node.disabled = !allowed || (node._when !== null && !node._when());
+      // A busy button keeps its focus (aria-disabled, not disabled) and ignores presses.
+      if (node.tagName === 'BUTTON' && node._busy > 0) node.setAttribute('aria-disabled', 'true');
+      else node.removeAttribute('aria-disabled');
+    }
+  }
+
+  const isBusy = (node) => (node._busy || 0) > 0;
+
+  function setBusy(card, node, delta) {
+    node._busy = Math.max(0, (node._busy || 0) + delta);
+    node.classList.toggle('is-busy', node._busy > 0);
+    if (node._busy > 0) node.setAttribute('aria-busy', 'true');
+    else node.removeAttribute('aria-busy');
+    refreshControls(card);
+  }
+
+  function flash(card, text, kind) {
+    const f = card.parts.feedback;
+    f.textContent = text;
+    f.dataset.kind = kind;
+    clearTimeout(card.feedbackTimer);
+    card.feedbackTimer = setTimeout(() => {
+      f.textContent = '';
+      delete f.dataset.kind;
+    }, kind === 'error' ? DONE_MS * 3 : DONE_MS);
+  }
+
+  // Sends one contract command; `busyNode` shows the spinner meanwhile. Resolves to the
+  // answer, or null after showing the server's message.
+  async function sendCommand(card, busyNode, command, args, opts = {}) {
+    const epoch = state.epoch;
+    const d = state.devices;
+    setBusy(card, busyNode, +1);
+    try {
+      const body = await api('POST', '/api/v1/devices/' + encodeURIComponent(card.id) + '/commands',
+        { command, args });
+      if (epoch !== state.epoch) return null;
+      if (!opts.quiet) flash(card, t('dev.done'), 'ok');
+      // The alert about this device's last failure goes once a command of it works again.
+      if (d.commandError && d.commandError.card === card.id) {
+        if ($('alert').textContent === d.commandError.message) clearError();
+        d.commandError = null;
+      }
+      refreshDevicesSoon();
+      return body;
+    } catch (err) {
+      if (epoch !== state.epoch || err.handled) return null;
+      reportError(err);
+      d.commandError = { card: card.id, message: err.message };
+      flash(card, t('dev.failed'), 'error');
+      return null;
+    } finally {
+      setBusy(card, busyNode, -1);
+    }
+  }
+
+  // Runs `send(value)` for the latest value only, one at a time and in order: a slider sends
+  // its last position, and a camera's "stop" never overtakes its "move".
+  function latestOnly(send) {
+    let running = false;
+    let pending = false;
+    let wanted;
+    return async (value) => {
+      wanted = value;
+      pending = true;
+      if (running) return;
+      running = true;
+      try {
+        while (pending) {
+          pending = false;
+          await send(wanted);
+        }
+      } finally {
+        running = false;
+      }
+    };
+  }
+
+  function expectValue(card, key, value, accepts) {
+    card.expected.set(key, { value, accepts, until: Date.now() + EXPECT_MS });
+  }
+
+  // The value to show: one just set wins until the device reports it (or the wait is over).
+  function shown(card, key, actual) {
+    const e = card.expected.get(key);
+    if (!e) return actual;
+    if (Date.now() > e.until || e.accepts(actual)) {
+      card.expected.delete(key);
+      return actual;
+    }
+    return e.value;
+  }
+
+  const near = (target, tolerance) => (v) => num(v) !== null && Math.abs(v - target) <= tolerance;
+  const equals = (target) => (v) => v === target;
+
+  // Confirmation in the page's own dialog; resolves true when the officer agrees.
+  function confirmAction(title, text, okLabel) {
+    const dlg = $('dlg-confirm');
+    if (dlg.open) return Promise.resolve(false);
+    $('dlg-confirm-title').textContent = title;
+    $('dlg-confirm-text').textContent = text || '';
+    $('dlg-confirm-text').hidden = !text;
+    $('confirm-ok').textContent = okLabel || t('dev.confirm');
+    dlg.returnValue = '';
+    return new Promise((resolve) => {
+      dlg.addEventListener('close', () => resolve(dlg.returnValue === 'ok'), { once: true });
+      dlg.showModal();
+      $('confirm-cancel').focus(); // the safe choice is the default one
+    });
+  }
+
+  function actionBtn(card, opts, onPress, when) {
+    const b = control(card, el('button', { type: 'button', className: 'btn ' + (opts.className || ''), 'data-testid': opts.testid, text: opts.text }), when);
+    b.addEventListener('click', () => {
+      if (b.disabled || isBusy(b)) return;
+      onPress(b);
+    });
+    return b;
+  }
+
+  // A button that acts while held: pointer down/up, or Enter/Space down/up when focused.
+  function holdButton(node, press, release) {
+    let held = false;
+    const down = () => {
+      if (held || node.disabled) return;
+      held = true;
+      node.classList.add('is-held');
+      press();
+    };
+    const up = () => {
+      if (!held) return;
+      held = false;
+      node.classList.remove('is-held');
+      release();
+    };
+    node.addEventListener('pointerdown', (e) => {
+      if (e.button === 0) down();
+    });
+    for (const type of ['pointerup', 'pointerleave', 'pointercancel', 'blur']) node.addEventListener(type, up);
+    node.addEventListener('keydown', (e) => {
+      if (e.key !== 'Enter' && e.key !== ' ') return;
+      e.preventDefault();
+      if (!e.repeat) down();
+    });
+    node.addEventListener('keyup', (e) => {
+      if (e.key !== 'Enter' && e.key !== ' ') return;
+      e.preventDefault();
+      up();
+    });
+    node.addEventListener('contextmenu', (e) => e.preventDefault()); // long press on a tablet
+    return { down, up };
+  }
+
+  // `attrs` gives min, max, step and value: attributes are set in order, and a range input
+  // clamps its value to each bound as it is set, so the value must come last.
+  function rangeField(labelText, attrs) {
+    const input = el('input', { type: 'range', id: domId('range'), ...attrs });
+    input.value = attrs.value;
+    const lab = el('label', { for: input.id, id: domId('label'), text: labelText });
+    const out = el('output', { for: input.id, className: 'range-value', 'aria-hidden': 'true' });
+    const wrap = el('div', { className: 'field range-field' }, [el('div', { className: 'range-head' }, [lab, out]), input]);
+    return { wrap, input, out, lab };
+  }
+
+  function setRangeText(r, text) {
+    r.out.textContent = text;
+    r.input.setAttribute('aria-valuetext', text);
+  }
+
+  function factsList(rows) {
+    return el('dl', { className: 'mini-facts' }, rows.map(([dt, dd, cls]) =>
+      el('div', { className: cls || '' }, [el('dt', { text: dt }), el('dd', { text: dd })])));
+  }
+
+  // -- camera
+
+  function buildCamera(card) {
+    const id = card.id;
+    const powered = () => shown(card, 'power', card.dev.readings && card.dev.readings.power) !== 'off';
+    card.speed = 0.5;
+
+    // Direction pad and zoom: press and hold.
+    const pad = el('div', { className: 'ptz-pad', role: 'group', id: domId('pad') });
+    const hint = el('p', { className: 'hint', id: domId('hint'), text: t('cam.padHint') });
+    pad.setAttribute('aria-label', t('cam.pad'));
+    pad.setAttribute('aria-describedby', hint.id);
+    const motionBox = el('div', { className: 'motion' }, [pad]);
+    const held = new Set();
+    const sendMotion = latestOnly(async (target) => {
+      if (target === null) await sendCommand(card, motionBox, 'ptz.stop', {}, { quiet: true });
+      else await sendCommand(card, motionBox, 'ptz.move', target, { quiet: true });
+    });
+    const motionChanged = () => {
+      let pan = 0;
+      let tilt = 0;
+      for (const dir of held) {
+        pan += DIRECTIONS[dir][0];
+        tilt += DIRECTIONS[dir][1];
+      }
+      pan = Math.max(-1, Math.min(1, pan));
+      tilt = Math.max(-1, Math.min(1, tilt));
+      sendMotion(pan === 0 && tilt === 0 ? null : { pan, tilt, speed: card.speed });
+    };
+    const holds = {};
+    const dirButtons = {};
+    const arrow = { up: '▲', down: '▼', left: '◀', right: '▶' };
+    const cells = [];
+    for (const dir of ['up', 'left', 'home', 'right', 'down']) {
+      if (dir === 'home') {
+        const home = actionBtn(card, { className: 'ptz-btn ptz-home', testid: 'ptz-home-' + id },
+          (b) => sendCommand(card, b, 'home', {}), powered);
+        home.append(el('span', { className: 'glyph', 'aria-hidden': 'true', text: '⌂' }), el('span', { className: 'cap', text: t('cam.home') }));
+        cells.push(home);
+        continue;
+      }
+      const b = control(card, el('button', { type: 'button', className: 'btn ptz-btn ptz-' + dir, 'data-testid': `ptz-${dir}-${id}` }), powered);
+      b.append(el('span', { className: 'glyph', 'aria-hidden': 'true', text: arrow[dir] }), el('span', { className: 'cap', text: t('cam.' + dir) }));
+      dirButtons[dir] = b;
+      holds[dir] = holdButton(b,
+        () => { held.add(dir); motionChanged(); },
+        () => { if (held.delete(dir)) motionChanged(); });
+      cells.push(b);
+    }
+    pad.append(...cells);
+    // Arrow keys drive the camera while the pad has the focus (two arrows: diagonal).
+    pad.addEventListener('keydown', (e) => {
+      const dir = ARROW_KEYS[e.key];
+      if (!dir) return;
+      e.preventDefault();
+      if (!e.repeat && !dirButtons[dir].disabled) {
+        held.add(dir);
+        dirButtons[dir].classList.add('is-held');
+        motionChanged();
+      }
+    });
+    pad.addEventListener('keyup', (e) => {
+      const dir = ARROW_KEYS[e.key];
+      if (!dir) return;
+      e.preventDefault();
+      dirButtons[dir].classList.remove('is-held');
+      if (held.delete(dir)) motionChanged();
+    });
+    const releaseAll = () => {
+      for (const b of Object.values(dirButtons)) b.classList.remove('is-held');
+      if (held.size) {
+        held.clear();
+        motionChanged();
+      }
+    };
+    pad.addEventListener('focusout', (e) => {
+      if (!pad.contains(e.relatedTarget)) releaseAll();
+    });
+
+    const zoomHeld = new Set();
+    const sendZoom = latestOnly(async (direction) => {
+      await sendCommand(card, motionBox, 'zoom', direction === 'stop' ? { direction } : { direction, speed: card.speed }, { quiet: true });
+    });
+    const zoomChanged = () => sendZoom(zoomHeld.size === 1 ? [...zoomHeld][0] : 'stop');
+    const zoomRow = el('div', { className: 'zoom-row' });
+    const zoomHolds = {};
+    for (const [dir, glyph, key] of [['out', '−', 'cam.zoomOut'], ['in', '+', 'cam.zoomIn']]) {
+      const b = control(card, el('button', { type: 'button', className: 'btn zoom-btn', 'data-testid': `zoom-${dir}-${id}` }), powered);
+      b.append(el('span', { className: 'glyph', 'aria-hidden': 'true', text: glyph }), el('span', { text: t(key) }));
+      zoomHolds[dir] = holdButton(b,
+        () => { zoomHeld.add(dir); zoomChanged(); },
+        () => { if (zoomHeld.delete(dir)) zoomChanged(); });
+      zoomRow.append(b);
+    }
+
+    const speed = rangeField(t('cam.speed'), { min: '0.1', max: '1', step: '0.1', value: '0.5', 'data-testid': 'ptz-speed-' + id });
+    control(card, speed.input);
+    speed.input.value = String(card.speed);
+    setRangeText(speed, fmtPercent(card.speed * 100));
+    speed.input.addEventListener('input', () => {
+      card.speed = Number(speed.input.value);
+      setRangeText(speed, fmtPercent(card.speed * 100));
+    });
+
+    const offHint = el('p', { className: 'hint warn', text: t('cam.offHint'), hidden: true });
+    motionBox.replaceChildren(pad, hint, offHint, zoomRow, speed.wrap);
+
+    // Presets.
+    const presetGrid = el('div', { className: 'preset-grid' });
+    const presetButtons = new Map();
+    const presetHeading = el('h3', { id: domId('presets'), text: t('cam.presets') });
+    presetGrid.setAttribute('role', 'group');
+    presetGrid.setAttribute('aria-labelledby', presetHeading.id);
+    const presetNames = () => {
+      const names = new Map();
+      for (const p of Array.isArray(card.dev.presets) ? card.dev.presets : []) {
+        if (p && Number.isInteger(p.preset)) names.set(p.preset, p.name ? String(p.name) : '');
+      }
+      return names;
+    };
+    const renderPresets = () => {
+      const names = presetNames();
+      const slots = [...new Set([...DEFAULT_PRESETS, ...names.keys()])].sort((a, b) => a - b);
+      const nodes = [];
+      for (const n of slots) {
+        let b = presetButtons.get(n);
+        if (!b) {
+          b = actionBtn(card, { className: 'preset-btn', testid: `preset-recall-${id}-${n}` },
+            (btn) => sendCommand(card, btn, 'preset.recall', { preset: n }), powered);
+          presetButtons.set(n, b);
+        }
+        const name = names.get(n);
+        b.textContent = name || t('cam.presetN', { n });
+        b.classList.toggle('named', Boolean(name));
+        b.title = name ? `${t('cam.presetN', { n })}: ${name}` : '';
+        nodes.push(b);
+      }
+      for (const [n, b] of presetButtons) {
+        if (!slots.includes(n)) {
+          presetButtons.delete(n);
+          card.controls.delete(b);
+        }
+      }
+      placeChildren(presetGrid, nodes);
+    };
+
+    const numberInput = control(card, el('input', { type: 'number', id: domId('pnum'), min: '0', max: String(PRESET_MAX), step: '1', inputmode: 'numeric', 'data-testid': 'preset-number-' + id }));
+    const nameInput = control(card, el('input', { type: 'text', id: domId('pname'), maxlength: '64', autocomplete: 'off', 'data-testid': 'preset-name-' + id }));
+    const storeBtn = control(card, el('button', { type: 'submit', className: 'btn btn-primary', 'data-testid': 'preset-store-' + id, text: t('cam.store') }));
+    const storeForm = el('form', { className: 'preset-store', novalidate: true }, [
+      el('h3', { text: t('cam.storeHeading') }),
+      el('div', { className: 'store-row' }, [
+        el('div', { className: 'field field-number' }, [el('label', { for: numberInput.id, text: t('cam.presetNumber') }), numberInput]),
+        el('div', { className: 'field field-name' }, [el('label', { for: nameInput.id, text: t('cam.presetName') }), nameInput]),
+        el('div', { className: 'field field-button' }, [storeBtn]),
+      ]),
+    ]);
+    const nextFree = () => {
+      const names = presetNames();
+      for (let n = 1; n <= PRESET_MAX; n += 1) if (!names.get(n)) return n;
+      return 1;
+    };
+    numberInput.value = String(nextFree());
+    storeForm.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      if (storeBtn.disabled || isBusy(storeBtn)) return;
+      const n = Number(numberInput.value);
+      const name = nameInput.value.trim();
+      if (numberInput.value.trim() === '' || !Number.isInteger(n) || n < 0 || n > PRESET_MAX) {
+        showError(t('cam.numberRange'));
+        return numberInput.focus();
+      }
+      if (!name) {
+        showError(t('cam.nameRequired'));
+        return nameInput.focus();
+      }
+      const existing = presetNames().get(n);
+      if (existing && !(await confirmAction(t('cam.overwrite', { n }),
+        t('cam.overwriteText', { n, name: existing }), t('cam.overwriteOk')))) return;
+      const answer = await sendCommand(card, storeBtn, 'preset.store', { preset: n, name });
+      if (!answer) return;
+      // The server keeps the name; show it now rather than after the next poll.
+      const presets = (Array.isArray(card.dev.presets) ? card.dev.presets : []).filter((p) => p && p.preset !== n);
+      presets.push({ preset: n, name });
+      card.dev = { ...card.dev, presets };
+      renderPresets();
+      nameInput.value = '';
+      numberInput.value = String(nextFree());
+    });
+
+    // Zoom position, power, focus.
+    const zoom = rangeField(t('cam.zoomLevel'), { min: '0', max: '1', step: '0.01', value: '0', 'data-testid': 'zoom-level-' + id });
+    control(card, zoom.input, powered);
+    const sendZoomTo = latestOnly(async (position) => {
+      expectValue(card, 'zoom', position, near(position, 0.02));
+      if (!(await sendCommand(card, zoom.wrap, 'zoom', { position }))) card.expected.delete('zoom');
+      rerender(card);
+    });
+    zoom.input.addEventListener('input', () => {
+      zoom.input._editing = true;
+      setRangeText(zoom, fmtPercent(Number(zoom.input.value) * 100));
+    });
+    zoom.input.addEventListener('change', () => {
+      zoom.input._editing = false;
+      sendZoomTo(Number(zoom.input.value));
+    });
+
+    const powerState = el('p', { className: 'cam-power' });
+    const powerBtn = actionBtn(card, { testid: 'cam-power-' + id }, async (b) => {
+      const on = shown(card, 'power', card.dev.readings && card.dev.readings.power) !== 'on';
+      if (!on && !(await confirmAction(t('cam.confirmOff'), t('cam.confirmOffText'), t('cam.powerOff')))) return;
+      if (await sendCommand(card, b, 'power', { on })) {
+        expectValue(card, 'power', on ? 'on' : 'off', equals(on ? 'on' : 'off'));
+        rerender(card);
+      }
+    });
+    const focusBtn = actionBtn(card, { testid: 'cam-focus-auto-' + id, text: t('cam.focusAuto') },
+      (b) => sendCommand(card, b, 'focus', { mode: 'auto' }), powered);
+    const readout = el('p', { className: 'readout', 'data-testid': 'cam-position-' + id });
+
+    const side = el('div', { className: 'cam-side' }, [
+      presetHeading,
+      el('p', { className: 'hint', text: t('cam.presetsHint') }),
+      presetGrid,
+      storeForm,
+      zoom.wrap,
+      el('div', { className: 'button-row' }, [focusBtn, powerBtn]),
+      powerState,
+      readout,
+    ]);
+    card.body.append(el('div', { className: 'cam-layout' }, [motionBox, side]));
+
+    card.updateBody = (r) => {
+      renderPresets();
+      const power = shown(card, 'power', typeof r.power === 'string' ? r.power : null);
+      powerBtn.textContent = power === 'on' ? t('cam.powerOff') : t('cam.powerOn');
+      powerState.textContent = power === 'on' || power === 'off' ? t('cam.power.' + power) : '';
+      powerState.hidden = !powerState.textContent;
+      offHint.hidden = power !== 'off';
+      if (!zoom.input._editing) {
+        const z = shown(card, 'zoom', num(r.zoom));
+        if (z !== null) zoom.input.value = String(z);
+        setRangeText(zoom, z === null ? t('common.none') : fmtPercent(z * 100));
+      }
+      const pan = num(r.pan);
+      const tilt = num(r.tilt);
+      const z = num(r.zoom);
+      readout.textContent = pan === null && tilt === null && z === null ? '' : t('cam.position', {
+        pan: pan === null ? t('common.none') : fmtSigned(pan),
+        tilt: tilt === null ? t('common.none') : fmtSigned(tilt),
+        zoom: z === null ? t('common.none') : fmtPercent(z * 100),
+      });
+      readout.hidden = !readout.textContent;
+    };
+    card.halt = () => {
+      for (const h of Object.values(holds)) h.up();
+      for (const h of Object.values(zoomHolds)) h.up();
+      releaseAll();
+    };
+  }
+
+  // -- projector
+
+  function buildProjector(card) {
+    const id = card.id;
+    const power = () => shown(card, 'power', card.dev.readings && typeof card.dev.readings.power === 'string' ? card.dev.readings.power : 'unknown');
+    const ready = () => !['off', 'cooling', 'warming'].includes(power());
+
+    const stateLine = el('p', { className: 'proj-state', 'data-testid': 'proj-power-state-' + id });
+    const powerBtn = actionBtn(card, { className: 'btn-big', testid: 'proj-power-' + id }, async (b) => {
+      const on = power() !== 'on';
+      if (!on && !(await confirmAction(t('proj.confirmOff'), t('proj.confirmOffText'), t('proj.turnOff')))) return;
+      if (await sendCommand(card, b, 'power', { on })) {
+        // Turning on passes through warming, turning off through cooling.
+        expectValue(card, 'power', on ? 'warming' : 'cooling',
+          (v) => (on ? ['warming', 'on'] : ['cooling', 'off']).includes(v));
+        rerender(card);
+      }
+    }, () => !['warming', 'cooling'].includes(power()));
+
+    const select = control(card, el('select', { id: domId('input'), 'data-testid': 'proj-input-' + id }), ready);
+    const sendInput = latestOnly(async (source) => {
+      expectValue(card, 'input', source, equals(source));
+      if (!(await sendCommand(card, selectWrap, 'input', { source }))) card.expected.delete('input');
+      rerender(card);
+    });
+    select.addEventListener('change', () => {
+      if (select.value) sendInput(select.value);
+    });
+    const selectWrap = el('div', { className: 'field select-field' }, [el('label', { for: select.id, text: t('proj.input') }), select]);
+    const offHint = el('p', { className: 'hint', text: t('proj.offHint'), hidden: true });
+
+    const muteBtn = actionBtn(card, { className: 'btn-toggle', testid: 'proj-mute-' + id }, async (b) => {
+      const on = b.getAttribute('aria-pressed') !== 'true';
+      expectValue(card, 'av_mute', on, equals(on));
+      rerender(card);
+      if (!(await sendCommand(card, b, 'av_mute', { on }))) card.expected.delete('av_mute');
+      rerender(card);
+    }, ready);
+    const muteHint = el('p', { className: 'hint', text: t('proj.muteHint') });
+    const facts = el('div', { className: 'proj-facts' });
+
+    card.body.append(stateLine, powerBtn, selectWrap, offHint, muteBtn, muteHint, facts);
+
+    card.updateBody = (r) => {
+      const p = power();
+      const known = ['on', 'off', 'warming', 'cooling'].includes(p) ? p : 'unknown';
+      stateLine.replaceChildren(el('span', { className: 'label', text: t('proj.powerLabel') + ': ' }),
+        el('strong', { text: t('proj.power.' + known) }));
+      stateLine.dataset.power = known;
+      powerBtn.textContent = known === 'warming' || known === 'cooling' ? t('proj.wait')
+        : known === 'on' ? t('proj.turnOff') : t('proj.turnOn');
+      powerBtn.classList.toggle('btn-primary', known !== 'on');
+      offHint.hidden = ready();
+
+      const current = shown(card, 'input', typeof r.input === 'string' && r.input ? r.input : '');
+      // The projector's own list when the driver reports one, else the common sources.
+      const offered = Array.isArray(r.inputs) ? r.inputs.filter((x) => typeof x === 'string' && x) : [];
+      const sources = offered.length ? [...offered] : [...PROJECTOR_SOURCES];
+      if (current && !sources.includes(current)) sources.push(current);
+      const key = (current ? '' : '-|') + sources.join('|');
+      if (select._key !== key) { // rebuilt only when the list changed: it may be open
+        const options = sources.map((s) => el('option', { value: s, text: label('proj.src', s) }));
+        if (!current) options.unshift(el('option', { value: '', text: t('common.none'), disabled: true }));
+        select.replaceChildren(...options);
+        select._key = key;
+      }
+      if (select.value !== current) select.value = current;
+
+      const muted = shown(card, 'av_mute', r.av_mute === true);
+      muteBtn.setAttribute('aria-pressed', String(muted));
+      muteBtn.textContent = muted ? t('proj.muted') : t('proj.mute');
+
+      const rows = [];
+      const lamps = Array.isArray(r.lamp_hours) ? r.lamp_hours.map(num).filter((h) => h !== null) : [];
+      if (lamps.length) rows.push([t('proj.lamp'), lamps.map((h) => t('proj.hours', { n: fmtNum(h, 0) })).join(', ')]);
+      if (r.errors && typeof r.errors === 'object') {
+        const problems = PROJECTOR_PARTS.concat(Object.keys(r.errors).filter((k) => !PROJECTOR_PARTS.includes(k)))
+          .filter((part) => r.errors[part] === 'warning' || r.errors[part] === 'error');
+        const text = problems.map((part) => `${label('proj.part', part)} (${label('proj.level', r.errors[part])})`).join(', ');
+        rows.push([t('proj.errors'), text || t('proj.noErrors'),
+          problems.some((part) => r.errors[part] === 'error') ? 'bad' : problems.length ? 'warn' : 'ok']);
+      }
+      if (r.name) rows.push([t('proj.name'), String(r.name)]);
+      facts.replaceChildren(...(rows.length ? [factsList(rows)] : []));
+    };
+  }
+
+  // -- mixer
+
+  function buildMixer(card) {
+    const list = el('div', { className: 'channels' });
+    const empty = el('p', { className: 'empty', text: t('mix.noChannels') });
+    const rows = new Map();
+    card.body.append(empty, list);
+    card.updateBody = (r) => {
+      const channels = Array.isArray(r.channels) ? r.channels.filter((c) => c && Number.isInteger(c.channel)) : [];
+      empty.hidden = channels.length > 0;
+      const seen = new Set();
+      const nodes = [];
+      for (const c of channels) {
+        if (seen.has(c.channel)) continue;
+        seen.add(c.channel);
+        let row = rows.get(c.channel);
+        if (!row) {
+          row = buildChannel(card, c.channel);
+          rows.set(c.channel, row);
+        }
+        row.update(c);
+        nodes.push(row.root);
+      }
+      for (const [n, row] of rows) {
+        if (!seen.has(n)) {
+          rows.delete(n);
+          for (const node of row.controls) card.controls.delete(node);
+        }
+      }
+      placeChildren(list, nodes);
+    };
+  }
+
+  function buildChannel(card, n) {
+    const name = el('h3', { className: 'ch-name', id: domId('ch') });
+    const number = el('span', { className: 'ch-number', 'aria-hidden': 'true' });
+    const muteKey = 'mute:' + n;
+    const gainKey = 'gain:' + n;
+    const mute = actionBtn(card, { className: 'btn-toggle mute-btn', testid: `mixer-mute-${card.id}-${n}` }, async (b) => {
+      const on = b.getAttribute('aria-pressed') !== 'true';
+      expectValue(card, muteKey, on, equals(on));
+      rerender(card);
+      if (!(await sendCommand(card, b, 'mute', { channel: n, on }))) card.expected.delete(muteKey);
+      rerender(card);
+    });
+    mute.setAttribute('aria-describedby', name.id);
+    const gain = rangeField(t('mix.gain'), { min: String(GAIN.min), max: String(GAIN.max), step: String(GAIN.step), value: '0', 'data-testid': `mixer-gain-${card.id}-${n}` });
+    gain.input.setAttribute('aria-labelledby', `${gain.lab.id} ${name.id}`);
+    control(card, gain.input);
+    const sendGain = latestOnly(async (db) => {
+      expectValue(card, gainKey, db, near(db, 0.26));
+      if (!(await sendCommand(card, gain.wrap, 'gain', { channel: n, db }))) card.expected.delete(gainKey);
+      if (!gain.input._editing) rerender(card);
+    });
+    let timer = null;
+    gain.input.addEventListener('input', () => {
+      gain.input._editing = true;
+      const db = Number(gain.input.value);
+      setRangeText(gain, fmtDb(db));
+      clearTimeout(timer);
+      timer = setTimeout(() => sendGain(db), GAIN_DEBOUNCE_MS);
+    });
+    gain.input.addEventListener('change', () => {
+      clearTimeout(timer);
+      gain.input._editing = false;
+      sendGain(Number(gain.input.value));
+    });
+    const root = el('div', { className: 'channel', role: 'group', 'aria-labelledby': name.id }, [
+      el('div', { className: 'ch-head' }, [el('div', { className: 'ch-label' }, [name, number]), mute]),
+      gain.wrap,
+    ]);
+    const update = (c) => {
+      // The channel's own name first (what the officer knows it by), its number under it.
+      const base = t('mix.channel', { n });
+      name.textContent = c.name ? String(c.name) : base;
+      name.setAttribute('aria-label', c.name ? `${base}: ${String(c.name)}` : base);
+      number.textContent = c.name ? base : '';
+      const muted = shown(card, muteKey, c.muted === true);
+      mute.setAttribute('aria-pressed', String(muted));
+      mute.textContent = muted ? t('mix.muted') : t('mix.mute');
+      root.classList.toggle('is-muted', muted);
+      if (!gain.input._editing) {
+        const db = shown(card, gainKey, num(c.gain_db));
+        if (db !== null) gain.input.value = String(db);
+        setRangeText(gain, fmtDb(db));
+      }
+    };
+    return { root, update, controls: [mute, gain.input] };
+  }
+
+  // -- UPS
+
+  function buildPower(card) {
+    const status = el('p', { className: 'ups-status', 'data-testid': 'ups-status-' + card.id });
+    const hint = el('p', { className: 'ups-hint', text: t('ups.batteryHint'), hidden: true });
+    const facts = el('div');
+    card.body.append(status, hint, facts);
+    card.updateBody = (r) => {
+      const source = typeof r.on_battery === 'boolean' ? (r.on_battery ? 'battery' : 'mains') : 'unknown';
+      status.textContent = t('ups.' + source);
+      status.dataset.source = source;
+      hint.hidden = source !== 'battery';
+      const charge = num(r.charge_percent);
+      const runtime = num(r.runtime_minutes);
+      const load = num(r.load_percent);
+      const volts = num(r.input_voltage);
+      const rows = [];
+      if (charge !== null) rows.push([t('ups.charge'), fmtPercent(charge), charge < 30 ? 'warn' : '']);
+      if (runtime !== null) rows.push([t('ups.runtime'), t('ups.minutes', { n: fmtNum(runtime, 0) }), source === 'battery' ? 'warn' : '']);
+      if (load !== null) rows.push([t('ups.load'), fmtPercent(load), load > 80 ? 'warn' : '']);
+      if (typeof r.battery_status === 'string') {
+        rows.push([t('ups.batteryStatus'), label('ups.bat', r.battery_status),
+          r.battery_status === 'low' || r.battery_status === 'depleted' ? 'bad' : '']);
+      }
+      if (volts !== null) rows.push([t('ups.inputVoltage'), fmtNum(volts, 0) + ' V']);
+      const alarms = num(r.alarms);
+      if (alarms !== null) rows.push([t('ups.alarms'), alarms > 0 ? t('ups.alarmCount', { n: alarms }) : t('ups.noAlarms'), alarms > 0 ? 'warn' : '']);
+      facts.replaceChildren(...(rows.length ? [factsList(rows)] : []));
+    };
+  }
+
+  // -- network
+
+  function buildNetwork(card) {
+    const body = el('tbody');
+    const table = el('table', { className: 'data compact' }, [
+      el('thead', null, [el('tr', null, ['net.col.name', 'net.col.state', 'net.col.speed', 'net.col.errors']
+        .map((k) => el('th', { scope: 'col', text: t(k) })))]),
+      body,
+    ]);
+    const wrap = el('div', { className: 'table-wrap' }, [table]);
+    const empty = el('p', { className: 'empty', text: t('net.none') });
+    card.body.append(empty, wrap);
+    card.updateBody = (r) => {
+      const ifs = Array.isArray(r.interfaces) ? r.interfaces.filter((i) => i && typeof i === 'object') : [];
+      empty.hidden = ifs.length > 0;
+      wrap.hidden = ifs.length === 0;
+      body.replaceChildren(...ifs.map((i) => {
+        const st = i.admin_up === false ? 'admin-down' : i.up ? 'up' : 'down';
+        const errors = [num(i.in_errors), num(i.out_errors)].map((v) => (v === null ? t('common.none') : fmtNum(v, 0))).join(' / ');
+        return el('tr', null, [
+          el('td', { text: String(i.name || i.index || '') }),
+          el('td', { className: 'net-state', dataset: { state: st }, text: t(st === 'admin-down' ? 'net.adminDown' : 'net.' + st) }),
+          el('td', { className: 'num', text: fmtSpeed(num(i.speed_bps)) }),
+          el('td', { className: 'num', text: errors }),
+        ]);
+      }));
+    };
+  }
+
+  // -- anything else: its readings as they come
+
+  function buildGeneric(card) {
+    const facts = el('div');
+    card.body.append(facts);
+    card.updateBody = (r) => {
+      const rows = Object.entries(r).slice(0, 30).map(([k, v]) =>
+        [k, typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)]);
+      facts.replaceChildren(rows.length ? factsList(rows) : el('p', { className: 'empty', text: t('dev.noReadings') }));
+    };
+  }
+
+  const BUILDERS = {
+    camera: buildCamera,
+    projector: buildProjector,
+    mixer: buildMixer,
+    power: buildPower,
+    network: buildNetwork,
+  };
+
   // ---------------------------------------------------------------- dialogs
 
   function openDialog(dlg) {
@@ -1046,6 +2301,14 @@
     $('audit-more').addEventListener('click', () => loadAudit(true));
     $('user-add-form').addEventListener('submit', addUser);
     window.addEventListener('hashchange', () => route(true));
+    // Poll devices only while someone can see them.
+    document.addEventListener('visibilitychange', () => {
+      if (!state.user || state.section !== 'devices') return;
+      if (document.visibilityState === 'hidden') stopDevices();
+      else loadDevices();
+    });
+    // Letting go of a key or the mouse outside the page must still stop a moving camera.
+    window.addEventListener('blur', haltAllMotion);
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);

@@ -1,0 +1,1 @@
+"""Fixtures that start real peers (agents, servers) on loopback for functional tests."""
