@@ -47,6 +47,7 @@ class PjlinkProjector(Projector):
         if not isinstance(friendly, Mapping):
             raise ValueError(f"projector {spec.id}: inputs must be a table of NAME = \"code\"")
         self._inputs = InputMap(friendly, self._class or 1)
+        self._input_names: list[str] | None = None
         self._client = client or PjlinkClient(
             spec.host, spec.port or PJLINK_PORT, password=spec.secrets.get("password") or None,
             timeout=spec.timeout, on_notification=self.handle_notification,
@@ -100,6 +101,10 @@ class PjlinkProjector(Projector):
         lamps = await self._optional(self.lamp_hours)
         errors = await self.error_status()
         name = await self._optional(self.get_name)
+        if self._input_names is None:
+            # The input list does not change while connected; ask once.
+            names = await self._optional(self.inputs)
+            self._input_names = list(names) if names is not None else None
         return {
             "power": power.value,
             "input": input_name,
@@ -107,6 +112,7 @@ class PjlinkProjector(Projector):
             "lamp_hours": list(lamps or []),
             "errors": dict(vars(errors)),
             "name": name,
+            "inputs": self._input_names or [],
         }
 
     async def _optional(self, read: Callable[[], Awaitable[_T]]) -> _T | None:

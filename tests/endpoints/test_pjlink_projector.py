@@ -201,7 +201,9 @@ async def test_error_status_reaches_poll(simulator: SimFactory, projectors: Any)
     assert errors.problems() == {"lamp": "warning", "temperature": "error"}
     readings = await projector.poll()
     assert readings["errors"]["temperature"] == "error"
-    assert set(readings) == {"power", "input", "av_mute", "lamp_hours", "errors", "name"}
+    assert set(readings) == {"power", "input", "av_mute", "lamp_hours", "errors", "name",
+                             "inputs"}
+    assert "HDMI1" in readings["inputs"]  # the configured friendly names
     assert readings["power"] == "off"
     assert readings["name"] == sim.model.name
 
