@@ -49,7 +49,9 @@ _DEVICE_KEYS: Final[dict[str, frozenset[str]]] = {
             "priv_key_file",
             "profile",
             "oids",
-            "trap_port",
+            "retries",
+            "max_repetitions",
+            "engine_id",
         }
     ),
     "mixer-tcp": frozenset({"host", "port", "dialect", "channels"}),

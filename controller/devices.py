@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from controller.audit import AuditLog
 from controller.config import DeviceConfig, SiteConfig
@@ -40,6 +40,9 @@ from endpoints.pjlink.projector import PjlinkProjector
 from endpoints.registry import build_device
 from endpoints.visca.transport import ViscaBus
 from monitoring.metrics import SiteMetrics
+
+if TYPE_CHECKING:
+    from endpoints.snmp.traps import TrapReceiver
 from monitoring.polling import DeviceHealth, DevicePoller, DeviceTransition, PollState
 
 log = logging.getLogger(__name__)
@@ -148,6 +151,7 @@ class DeviceService:
         self._devices: dict[str, ManagedDevice] = {}
         self._visca_bus: ViscaBus | None = None
         self._pjlink_listener: NotificationListener | None = None
+        self._trap_receiver: TrapReceiver | None = None
         shared: dict[str, object] = {}
         if any(d.protocol == "visca-serial" for d in config.devices):
             self._visca_bus = ViscaBus()
@@ -193,6 +197,28 @@ class DeviceService:
 
                 self.on_open.append(attach)
 
+        snmp = [spec_from_config(d) for d in self.site.devices
+                if d.protocol == "snmp" and d.enabled]
+        if cfg.snmp_trap_host is not None and snmp:
+            await self._open_trap_receiver(cfg.snmp_trap_host, cfg.snmp_trap_port, snmp)
+
+    async def _open_trap_receiver(self, host: str, port: int, specs: list[DeviceSpec]) -> None:
+        """Traps (a UPS going on battery) become device events at once, not at the next poll."""
+        from endpoints.snmp.notifications import TrapRouter
+        from endpoints.snmp.traps import TrapReceiver, resolve_sources, trap_credentials
+
+        try:
+            communities, users = trap_credentials(specs)
+            router = TrapRouter(await resolve_sources(specs), self.deliver_event,
+                                self._count_drop)
+            receiver = TrapReceiver(router, host=host, port=port, communities=communities,
+                                    users=users, drop_counter=self._count_drop)
+            await receiver.start()
+        except EndpointError as exc:
+            log.warning("SNMP traps unavailable: %s", exc.message)
+            return
+        self._trap_receiver = receiver
+
     def _count_drop(self, protocol: str, reason: str) -> None:
         self.metrics.frames_dropped.labels(protocol, reason).inc()
 
@@ -224,6 +250,9 @@ class DeviceService:
         if self._pjlink_listener is not None:
             await self._pjlink_listener.close()
             self._pjlink_listener = None
+        if self._trap_receiver is not None:
+            await self._trap_receiver.stop()
+            self._trap_receiver = None
 
     async def _ensure_open(self, managed: ManagedDevice) -> Device:
         if managed.device is None:

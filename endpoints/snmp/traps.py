@@ -139,6 +139,8 @@ class TrapReceiver:
         if self._engine is not None:
             return
         loop = asyncio.get_running_loop()
+        # Localizing each v3 user's keys hashes 1 MB per key (RFC 3414 §A.2): done once here.
+        engine = self._make_engine()
         try:
             infos = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM,
                                            proto=socket.IPPROTO_UDP)
@@ -152,7 +154,6 @@ class TrapReceiver:
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
             sock.bind(sockaddr)
-            engine = self._make_engine()
             transport = (_Transport6 if family == socket.AF_INET6 else _Transport)(
                 self._datagram)
             await loop.create_datagram_endpoint(lambda: transport, sock=sock)
@@ -236,8 +237,13 @@ class TrapReceiver:
     def _notification(self, engine: Any, state_reference: Any, _context_engine_id: Any,
                       _context_name: Any, var_binds: Any, _cb_ctx: Any) -> None:
         self._handled = True
-        context = engine.observer.get_execution_context("rfc3412.receiveMessage:request")
-        address = context["transportAddress"]
+        try:
+            # What pysnmp's dispatcher knew of this message (RFC 3412 §4.2.2.1.3).
+            context = engine.observer.get_execution_context("rfc3412.receiveMessage:request")
+            address = context["transportAddress"]
+        except (KeyError, TypeError) as exc:
+            self._drop("rejected", "?", f"no message context: {exc!r}")
+            return
         try:
             version = _VERSIONS.get(int(context["messageProcessingModel"]), "?")
             trap = trap_from_varbinds(
@@ -251,6 +257,9 @@ class TrapReceiver:
             return
         except EndpointError as exc:
             self._drop("bad_varbind", address, exc.message)
+            return
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            self._drop("rejected", address, f"unreadable message context: {exc!r}")
             return
         self.stats["delivered"] += 1
         try:
