@@ -1,0 +1,1 @@
+"""Conference bridge adapters: Janus VideoRoom, WHIP/WHEP, SIP."""
