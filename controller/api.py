@@ -282,6 +282,37 @@ async def device_command(request: web.Request) -> web.Response:
                     "command": command, "result": result})
 
 
+# -- bridges and calls --------------------------------------------------------------------------
+
+async def bridges_list(request: web.Request) -> web.Response:
+    """Configured bridges with their current call and link health."""
+    calls = _ctx(request).calls
+    return json_ok({"bridges": [calls.describe(i) for i in calls.ids()]})
+
+
+async def bridge_get(request: web.Request) -> web.Response:
+    """One bridge and its call."""
+    return json_ok(_ctx(request).calls.describe(request.match_info["bridge_id"]))
+
+
+async def bridge_join(request: web.Request) -> web.Response:
+    """Join the bridge's conference (audited)."""
+    ctx = _ctx(request)
+    body = await json_body(request) if request.can_read_body else {}
+    only_fields(body, {"subscribe"})
+    subscribe = field_str(body, "subscribe", max_len=64, required=False) or "all"
+    state = await ctx.calls.join(request.match_info["bridge_id"],
+                                 actor=session_of(request).user.username, subscribe=subscribe)
+    return json_ok(state)
+
+
+async def bridge_leave(request: web.Request) -> web.Response:
+    """Hang up the bridge's call (audited)."""
+    ctx = _ctx(request)
+    return json_ok(await ctx.calls.leave(request.match_info["bridge_id"],
+                                         actor=session_of(request).user.username))
+
+
 # -- schemas ----------------------------------------------------------------------------------
 
 _USER_SCHEMA: Final = {
@@ -391,6 +422,17 @@ ROUTES: Final[tuple[Route, ...]] = (
                   "power", "ptz.move", "ptz.stop", "ptz.absolute", "zoom", "home",
                   "preset.recall", "preset.store", "input", "av_mute", "mute", "gain"]},
                   "args": {"type": "object"}}}),
+    Route("GET", "/api/v1/bridges", bridges_list, "Bridges with their call and link health",
+          tag="calls"),
+    Route("GET", "/api/v1/bridges/{bridge_id}", bridge_get, "One bridge and its call",
+          tag="calls"),
+    Route("POST", "/api/v1/bridges/{bridge_id}/join", bridge_join,
+          "Join the bridge's conference (audited)", roles=OPERATORS, tag="calls", request={
+              "type": "object", "additionalProperties": False,
+              "properties": {"subscribe": {"type": "string",
+                                           "description": "all, none, or one feed id"}}}),
+    Route("POST", "/api/v1/bridges/{bridge_id}/leave", bridge_leave,
+          "Hang up the bridge's call (audited)", roles=OPERATORS, tag="calls"),
 )
 
 __all__ = ["ALL_ROLES", "ROUTES"]

@@ -19,6 +19,7 @@ from controller import __version__
 from controller.accounts import Accounts
 from controller.api import ROUTES
 from controller.audit import AuditLog
+from controller.calls import CallService
 from controller.config import SiteConfig
 from controller.context import CONTEXT, SiteContext
 from controller.devices import DeviceService
@@ -68,7 +69,9 @@ def create_app(config: SiteConfig, *, clock: Callable[[], float] = time.time,
                         clock)
     metrics = SiteMetrics(__version__, config.site.id, config.site.level)
     devices = DeviceService(config, store, audit, metrics, clock)
-    context = SiteContext(config, store, audit, accounts, metrics, devices, clock, __version__)
+    calls = CallService(config, store, audit, metrics, clock)
+    context = SiteContext(config, store, audit, accounts, metrics, devices, calls, clock,
+                          __version__)
     metrics.add_callback_gauge("diemcau_audit_entries", "Rows in the audit log",
                                lambda: _count(store, "audit_log"))
 
@@ -101,10 +104,12 @@ def _lifecycle(announce: Announce) -> Callable[[web.Application], AsyncIterator[
         supervisor.start("maintenance", _maintenance(ctx))
         await ctx.devices.open_listeners()
         ctx.devices.start(supervisor)
+        ctx.calls.start(supervisor)
         log.info("site %s (%s) started", ctx.config.site.id, ctx.config.site.level)
         try:
             yield
         finally:
+            await ctx.calls.close()
             await supervisor.stop()
             await ctx.devices.close()
             with suppress(StorageError):

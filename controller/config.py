@@ -153,6 +153,17 @@ class BridgeConfig:
 
 
 @dataclass(frozen=True)
+class MediaConfig:
+    """What this site sends into a conference."""
+
+    video_source: str = "test-pattern"  # test-pattern | file:PATH | v4l2:/dev/videoN | rtsp://…
+    audio_source: str = "tone"  # tone | alsa:hw:… | pulse:…
+    width: int = 1280
+    height: int = 720
+    fps: int = 30
+
+
+@dataclass(frozen=True)
 class EndpointsConfig:
     """Site-wide listeners for what devices send unasked (absent: not listened for)."""
 
@@ -200,6 +211,7 @@ class SiteConfig:
     devices: tuple[DeviceConfig, ...] = ()
     bridges: tuple[BridgeConfig, ...] = ()
     endpoints: EndpointsConfig = EndpointsConfig()
+    media: MediaConfig = MediaConfig()
     security: SecurityConfig = SecurityConfig()
     audit: AuditConfig = AuditConfig()
     logging: LoggingConfig = LoggingConfig()
@@ -559,6 +571,21 @@ def _read_bridges(root: _Table) -> tuple[BridgeConfig, ...]:
     return tuple(out)
 
 
+def _read_media(root: _Table) -> MediaConfig:
+    t = _table(root, "media")
+    if t is None:
+        return MediaConfig()
+    cfg = MediaConfig(
+        video_source=t.str_("video_source", "test-pattern") or "test-pattern",
+        audio_source=t.str_("audio_source", "tone") or "tone",
+        width=t.int_("width", 1280, low=160, high=3840) or 1280,
+        height=t.int_("height", 720, low=120, high=2160) or 720,
+        fps=t.int_("fps", 30, low=1, high=60) or 30,
+    )
+    t.finish()
+    return cfg
+
+
 def _read_endpoints(root: _Table) -> EndpointsConfig:
     t = _table(root, "endpoints")
     if t is None:
@@ -627,6 +654,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> SiteConfig:
     devices = _read_devices(root)
     bridges = _read_bridges(root)
     endpoints = _read_endpoints(root)
+    media = _read_media(root)
     security = _read_security(root)
     audit = _read_audit(root)
     logging_cfg = _read_logging(root)
@@ -636,7 +664,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> SiteConfig:
     return SiteConfig(
         path=path, site=site, storage=storage, console=console, uplink=uplink,
         children=children, devices=devices, bridges=bridges, endpoints=endpoints,
-        security=security,
+        media=media, security=security,
         audit=audit, logging=logging_cfg,
     )
 

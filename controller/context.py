@@ -10,6 +10,7 @@ from aiohttp import web
 
 from controller.accounts import Accounts
 from controller.audit import AuditLog
+from controller.calls import CallService
 from controller.config import SiteConfig
 from controller.devices import DeviceService
 from controller.store import Store
@@ -26,6 +27,7 @@ class SiteContext:
     accounts: Accounts
     metrics: SiteMetrics
     devices: DeviceService
+    calls: CallService
     clock: Callable[[], float]
     version: str
 

@@ -63,6 +63,18 @@ class SiteMetrics:
             "diemcau_device_command_duration_seconds", "Time to run a device command",
             ["kind", "command", "result"], registry=self.registry,
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+        self.call_state = Gauge("diemcau_call_state", "1 for the state each bridge's call is in",
+                                ["bridge", "state"], registry=self.registry)
+        self.link = {
+            name: Gauge(f"diemcau_link_{name}", f"Link health of the current call: {doc}",
+                        ["bridge", "direction", "kind"], registry=self.registry)
+            for name, doc in (("loss_percent", "packet loss in %"),
+                              ("jitter_ms", "interarrival jitter in ms"),
+                              ("rtt_ms", "round-trip time in ms"),
+                              ("bitrate_kbps", "bitrate in kbit/s"),
+                              ("fps", "frames per second"),
+                              ("mos", "estimated MOS (E-model)"))
+        }
         self.frames_dropped = Counter(
             "diemcau_frames_dropped", "Malformed frames dropped, by protocol and reason",
             ["protocol", "reason"], registry=self.registry)

@@ -87,7 +87,8 @@ async def verify_no_lingering_tasks() -> AsyncIterator[None]:
         if not left:
             return
         await asyncio.sleep(0.01)
-    pytest.fail(f"tasks left running: {sorted(t.get_name() for t in left)}")
+    pytest.fail("tasks left running: "
+                f"{sorted(f'{t.get_name()} {t.get_coro()!r}' for t in left)}")
 
 
 @pytest.fixture

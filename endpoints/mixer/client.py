@@ -19,10 +19,10 @@ from endpoints.errors import (
     EndpointTimeoutError,
     EndpointTransportError,
 )
+from endpoints.framing import FrameDropped, NeedData, sanitize
 from endpoints.mixer.codec import (
     Dialect,
     ErrorReply,
-    FrameDropped,
     GainReport,
     GetGain,
     GetMute,
@@ -30,13 +30,11 @@ from endpoints.mixer.codec import (
     MixerCommand,
     MixerEvent,
     MuteReport,
-    NeedData,
     OtherReport,
     SetGain,
     SetMute,
     encode_command,
 )
-from endpoints.pjlink.codec import sanitize
 
 _log = logging.getLogger(__name__)
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 import re
 import string
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Final
 
 from endpoints.errors import LocalProtocolError
-from endpoints.pjlink.codec import OVERLONG, LineFramer
+from endpoints.framing import FrameDropped, LineCodec
 
 _log = logging.getLogger(__name__)
 
@@ -301,22 +300,6 @@ class OtherReport:
     text: str
 
 
-@dataclass(frozen=True)
-class FrameDropped:
-    """A frame that was not the dialect's (reason: "garbage", "overlong", "bad_value")."""
-
-    reason: str
-
-
-class NeedData:
-    """The type of `NEED_DATA`: the codec wants more bytes."""
-
-    def __repr__(self) -> str:
-        return "NEED_DATA"
-
-
-NEED_DATA: Final = NeedData()
-
 MixerEvent = MuteReport | GainReport | ErrorReply | OtherReport | FrameDropped
 
 
@@ -325,37 +308,20 @@ def _check_channel(channel: int) -> None:
         raise LocalProtocolError(f"mixer channel {channel!r} cannot be sent")
 
 
-class MixerCodec:
+class MixerCodec(LineCodec[MixerEvent]):
     """The controller's side of one mixer connection."""
 
     def __init__(self, dialect: Dialect = SHURE, max_frame: int = MAX_FRAME) -> None:
+        super().__init__(max_frame, dialect.terminator.encode("ascii"))
         self.dialect = dialect
-        self._framer = LineFramer(max_frame, dialect.terminator.encode("ascii"))
-        self.drops: Counter[str] = Counter()
 
-    def feed(self, data: bytes) -> None:
-        """Add bytes received from the mixer."""
-        self._framer.feed(data)
-
-    def next_event(self) -> MixerEvent | NeedData:
-        """The next event, or `NEED_DATA`; never raises on bad input."""
-        while True:
-            frame = self._framer.next_line()
-            if frame is None:
-                return NEED_DATA
-            if frame is OVERLONG:
-                return self._drop("overlong")
-            assert isinstance(frame, bytes)
-            text = self.dialect.clean(frame)
-            if text is None:
-                return self._drop("garbage")
-            if not text:
-                continue
-            return self._parse(text)
-
-    def _drop(self, reason: str) -> FrameDropped:
-        self.drops[reason] += 1
-        return FrameDropped(reason)
+    def _parse_line(self, line: bytes) -> MixerEvent | None:
+        text = self.dialect.clean(line)
+        if text is None:
+            return self._drop("garbage")
+        if not text:
+            return None
+        return self._parse(text)
 
     def _parse(self, text: str) -> MixerEvent:
         d = self.dialect

@@ -9,6 +9,7 @@ from dataclasses import asdict
 from typing import Any
 
 from endpoints.errors import CommandArgumentError, DeviceRefusedError
+from endpoints.framing import sanitize
 from endpoints.interfaces import AudioMixer, ChannelState, DeviceSpec
 from endpoints.mixer.client import MixerClient, Report
 from endpoints.mixer.codec import (
@@ -20,7 +21,6 @@ from endpoints.mixer.codec import (
     SetMute,
     dialect_from_options,
 )
-from endpoints.pjlink.codec import sanitize
 
 _log = logging.getLogger(__name__)
 

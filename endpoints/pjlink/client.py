@@ -22,21 +22,19 @@ from endpoints.errors import (
     EndpointTransportError,
     RemoteProtocolError,
 )
+from endpoints.framing import FrameDropped, NeedData, sanitize
 from endpoints.interfaces import DropCounter
 from endpoints.pjlink.codec import (
     PJLINK_PORT,
     AuthRejected,
     Command,
     Event,
-    FrameDropped,
     Greeting,
-    NeedData,
     Notification,
     PjlinkClientCodec,
     Reply,
     parse_datagram,
     reply_error,
-    sanitize,
 )
 
 _log = logging.getLogger(__name__)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -25,6 +24,7 @@ from endpoints.errors import (
     LocalProtocolError,
     RemoteProtocolError,
 )
+from endpoints.framing import FrameDropped, LineCodec, sanitize
 from endpoints.interfaces import PowerState, ProjectorErrors
 
 _log = logging.getLogger(__name__)
@@ -46,63 +46,6 @@ _MAC = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}")
 _PADDING: Final = b"\x00\n "
 
 NOTIFICATION_BODIES: Final = frozenset({"LKUP", "POWR", "ERST", "INPT", "AVMT"})
-
-
-# -- framing ---------------------------------------------------------------------------------
-
-class _Overlong:
-    """Marks a line that was longer than the framer's limit and was thrown away."""
-
-    def __repr__(self) -> str:
-        return "OVERLONG"
-
-
-OVERLONG: Final = _Overlong()
-
-
-class LineFramer:
-    """Splits a byte stream at a one-byte terminator; lines over ``max_line`` are dropped."""
-
-    def __init__(self, max_line: int = MAX_LINE, terminator: bytes = TERMINATOR) -> None:
-        if len(terminator) != 1:
-            raise ValueError("the terminator must be one byte")
-        self.max_line = max_line  # including the terminator
-        self.terminator = terminator
-        self._buf = bytearray()
-        self._discarding = False
-
-    def feed(self, data: bytes) -> None:
-        """Add received bytes."""
-        self._buf += data
-
-    def next_line(self) -> bytes | _Overlong | None:
-        """The next whole line without its terminator, `OVERLONG`, or None for more data."""
-        while True:
-            end = self._buf.find(self.terminator)
-            if self._discarding:
-                if end < 0:
-                    self._buf.clear()
-                    return None
-                del self._buf[:end + 1]
-                self._discarding = False
-                return OVERLONG
-            if end < 0:
-                if len(self._buf) >= self.max_line:
-                    # Resynchronise at the next terminator, whatever comes before it.
-                    self._buf.clear()
-                    self._discarding = True
-                    continue
-                return None
-            line = bytes(self._buf[:end])
-            del self._buf[:end + 1]
-            if end + 1 > self.max_line:
-                return OVERLONG
-            return line
-
-    @property
-    def pending(self) -> int:
-        """Bytes held waiting for a terminator."""
-        return len(self._buf)
 
 
 # -- commands --------------------------------------------------------------------------------
@@ -169,22 +112,6 @@ class Notification:
     value: str
 
 
-@dataclass(frozen=True)
-class FrameDropped:
-    """A line that was not PJLink (reason: "garbage", "overlong", "unexpected", ...)."""
-
-    reason: str
-
-
-class NeedData:
-    """The type of `NEED_DATA`: the codec wants more bytes."""
-
-    def __repr__(self) -> str:
-        return "NEED_DATA"
-
-
-NEED_DATA: Final = NeedData()
-
 Event = Greeting | AuthRejected | Reply | Notification | FrameDropped
 
 # PJLink spec: the four error responses, and what each means for a caller.
@@ -219,15 +146,14 @@ def _strip(line: bytes) -> bytes:
 
 # -- the client side of one connection -------------------------------------------------------
 
-class PjlinkClientCodec:
+class PjlinkClientCodec(LineCodec[Event]):
     """The controller's side of one PJLink TCP connection."""
 
     def __init__(self, password: str | None = None) -> None:
+        super().__init__(MAX_LINE, TERMINATOR)
         self._password = password
-        self._framer = LineFramer(MAX_LINE)
         self._greeting: Greeting | None = None
         self._digest_pending: str | None = None
-        self.drops: Counter[str] = Counter()
 
     @property
     def greeted(self) -> bool:
@@ -239,27 +165,11 @@ class PjlinkClientCodec:
         """The greeting, once it arrived."""
         return self._greeting
 
-    def feed(self, data: bytes) -> None:
-        """Add bytes received from the projector."""
-        self._framer.feed(data)
-
-    def next_event(self) -> Event | NeedData:
-        """The next event, or `NEED_DATA`; never raises on bad input."""
-        while True:
-            line = self._framer.next_line()
-            if line is None:
-                return NEED_DATA
-            if line is OVERLONG:
-                return self._drop("overlong")
-            assert isinstance(line, bytes)
-            line = _strip(line)
-            if not line:
-                continue  # padding between lines
-            return self._parse(line)
-
-    def _drop(self, reason: str) -> FrameDropped:
-        self.drops[reason] += 1
-        return FrameDropped(reason)
+    def _parse_line(self, line: bytes) -> Event | None:
+        line = _strip(line)
+        if not line:
+            return None  # padding between lines
+        return self._parse(line)
 
     def _parse(self, line: bytes) -> Event:
         if line.startswith(b"PJLINK "):
@@ -449,12 +359,6 @@ def parse_mac(value: str) -> str:
     if not _MAC.fullmatch(value):
         raise _bad("LKUP", value)
     return value.lower()
-
-
-def sanitize(text: str, limit: int = 64) -> str:
-    """A device string made safe for logs and the console: no control characters, bounded."""
-    clean = "".join(c if c.isprintable() else "\ufffd" for c in text)
-    return clean[:limit].strip()
 
 
 # -- inputs ----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from endpoints.errors import DeviceRefusedError, RemoteProtocolError
+from endpoints.framing import sanitize
 from endpoints.interfaces import DeviceSpec, PowerState, Projector, ProjectorErrors
 from endpoints.pjlink.client import NotificationListener, PjlinkClient
 from endpoints.pjlink.codec import (
@@ -25,7 +26,6 @@ from endpoints.pjlink.codec import (
     parse_mac,
     parse_power,
     query,
-    sanitize,
 )
 
 _log = logging.getLogger(__name__)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from endpoints.framing import LineFramer
 from endpoints.mixer.codec import (
     DIALECTS,
     MAX_FRAME,
@@ -29,7 +30,8 @@ from endpoints.mixer.codec import (
     encode_report,
     parse_request,
 )
-from endpoints.pjlink.codec import OVERLONG, LineFramer
+from endpoints.sim.runner import run_simulator, serve_until_signalled
+from endpoints.sim.tcp import TcpSimulator
 
 _log = logging.getLogger(__name__)
 
@@ -67,18 +69,13 @@ class MixerModel:
         return GainReport(command.channel, channel.gain_db), False
 
 
-class MixerSimulator:
+class MixerSimulator(TcpSimulator):
     """Serves a `MixerModel` over TCP."""
 
     def __init__(self, model: MixerModel | None = None, *, host: str = "127.0.0.1",
                  port: int = 0) -> None:
+        super().__init__(host=host, port=port)
         self.model = model or MixerModel()
-        self.host = host
-        self._port = port
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._handlers: set[asyncio.Task[None]] = set()
-        self.connections = 0
         self.received: list[bytes] = []
 
     @property
@@ -86,34 +83,11 @@ class MixerSimulator:
         """The dialect it speaks."""
         return self.model.dialect
 
-    @property
-    def port(self) -> int:
-        """The TCP port it listens on."""
-        if self._server is not None and self._server.sockets:
-            port: int = self._server.sockets[0].getsockname()[1]
-            return port
-        return self._port
-
     async def start(self) -> None:
         """Listen (on the same port again after a `close`)."""
-        self._server = await asyncio.start_server(self._serve, self.host, self._port)
+        await super().start()
         self._port = self.port
         _log.info("mixer simulator (%s) on %s:%s", self.dialect.name, self.host, self.port)
-
-    async def close(self) -> None:
-        """Stop listening and close every connection."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        for writer in list(self._writers):
-            writer.close()
-        if self._handlers:
-            _, pending = await asyncio.wait(set(self._handlers), timeout=2.0)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending)
 
     def press_mute(self, channel: int, on: bool) -> None:
         """Press a channel's mute key on the hardware: every client gets the report."""
@@ -126,30 +100,14 @@ class MixerSimulator:
             if not writer.is_closing():
                 writer.write(data)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        self._writers.add(writer)
-        self.connections += 1
+    async def _converse(self, reader: asyncio.StreamReader,
+                        writer: asyncio.StreamWriter) -> None:
         framer = LineFramer(MAX_FRAME, self.dialect.terminator.encode("ascii"))
-        try:
-            while data := await reader.read(1024):
-                framer.feed(data)
-                while (frame := framer.next_line()) is not None:
-                    if frame is OVERLONG:
-                        continue
-                    assert isinstance(frame, bytes)
-                    self._answer(frame, writer)
-                await writer.drain()
-        except OSError as exc:
-            _log.debug("mixer simulator connection ended: %s", exc)
-        finally:
-            self._writers.discard(writer)
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-            self._handlers.discard(task)
+        while data := await reader.read(1024):
+            framer.feed(data)
+            for frame in framer.lines():
+                self._answer(frame, writer)
+            await writer.drain()
 
     def _answer(self, frame: bytes, writer: asyncio.StreamWriter) -> None:
         text = self.dialect.clean(frame)
@@ -174,18 +132,15 @@ class MixerSimulator:
             writer.write(data)
 
 
-async def _run(args: argparse.Namespace) -> None:
+async def _serve(args: argparse.Namespace) -> None:
     sim = MixerSimulator(MixerModel(DIALECTS[args.dialect], args.channels), host=args.host,
                          port=args.port)
     await sim.start()
-    print(f"mixer simulator ({args.dialect}) listening on {args.host}:{sim.port}", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await sim.close()
+    await serve_until_signalled(
+        f"mixer simulator ({args.dialect}) listening on {args.host}:{sim.port}", sim.close)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> int:
     """Command line: run a simulated mixer until interrupted."""
     parser = argparse.ArgumentParser(prog="python -m endpoints.sim.mixer",
                                      description="Simulated audio mixer")
@@ -194,10 +149,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--dialect", choices=sorted(DIALECTS), default="shure")
     parser.add_argument("--channels", type=int, default=4)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_run(args))
+    return run_simulator(_serve(args), "mixer simulator")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hmac
 import logging
 import secrets
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from endpoints.framing import LineFramer
 from endpoints.interfaces import PowerState, ProjectorErrors
 from endpoints.pjlink.codec import (
     AUTH_ERROR_LINE,
@@ -25,11 +26,10 @@ from endpoints.pjlink.codec import (
     ERROR_LEVELS,
     ERROR_PARTS,
     MAX_LINE,
-    OVERLONG,
     PJLINK_PORT,
     POWER_CODES,
+    TERMINATOR,
     Command,
-    LineFramer,
     auth_digest,
     encode_error_status,
     encode_greeting,
@@ -37,6 +37,8 @@ from endpoints.pjlink.codec import (
     parse_request,
     valid_input_code,
 )
+from endpoints.sim.runner import run_simulator, serve_until_signalled
+from endpoints.sim.tcp import TcpSimulator
 
 _log = logging.getLogger(__name__)
 
@@ -241,7 +243,7 @@ class ProjectorModel:
         return "OK"
 
 
-class PjlinkSimulator:
+class PjlinkSimulator(TcpSimulator):
     """Serves a `ProjectorModel` over PJLink TCP; sends class 2 notifications over UDP."""
 
     def __init__(self, model: ProjectorModel | None = None, *, host: str = "127.0.0.1",
@@ -249,36 +251,22 @@ class PjlinkSimulator:
                  clock: Callable[[], float] = time.monotonic,
                  notify_to: tuple[str, int] | None = None,
                  mac: str = "00:1b:2c:3d:4e:5f") -> None:
+        super().__init__(host=host, port=port)
         self.model = model or ProjectorModel(now=clock())
-        self.host = host
         self.password = password
         self.idle_timeout = idle_timeout
         self.clock = clock
         self.notify_to = notify_to
         self.mac = mac
-        self._port = port
-        self._server: asyncio.Server | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._handlers: set[asyncio.Task[None]] = set()
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._closed = asyncio.Event()
-        self.connections = 0  # connections accepted
         self.idle_drops = 0  # connections closed for idleness
         self.auth_failures = 0
         self.commands: list[Command] = []
 
-    @property
-    def port(self) -> int:
-        """The TCP port it listens on."""
-        if self._server is not None and self._server.sockets:
-            port: int = self._server.sockets[0].getsockname()[1]
-            return port
-        return self._port
-
     async def start(self) -> None:
         """Listen, and announce itself (class 2: %2LKUP) to the notification address."""
-        self._server = await asyncio.start_server(self._serve, self.host, self._port)
+        await super().start()
         if self.notify_to is not None:
             loop = asyncio.get_running_loop()
             self._udp, _ = await loop.create_datagram_endpoint(
@@ -293,26 +281,10 @@ class PjlinkSimulator:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        for writer in list(self._writers):
-            writer.close()
-        if self._handlers:
-            _, pending = await asyncio.wait(set(self._handlers), timeout=2.0)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending)
+        await super().close()
         if self._udp is not None:
             self._udp.close()
             self._udp = None
-
-    async def wait_disconnect(self) -> None:
-        """Wait until some connection ends (since the last call); bound it with a timeout."""
-        await self._closed.wait()
-        self._closed.clear()
 
     # -- what an operator does at the projector ----------------------------------------------
 
@@ -352,30 +324,12 @@ class PjlinkSimulator:
             delay = max(0.0, deadline - self.clock())
             self._timer = asyncio.get_running_loop().call_later(delay + 0.001, self.tick)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        self._writers.add(writer)
-        self.connections += 1
-        try:
-            await self._converse(reader, writer)
-        except OSError as exc:
-            _log.debug("PJLink simulator connection ended: %s", exc)
-        finally:
-            self._writers.discard(writer)
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-            self._handlers.discard(task)
-            self._closed.set()
-
     async def _converse(self, reader: asyncio.StreamReader,
                         writer: asyncio.StreamWriter) -> None:
         salt = secrets.token_hex(4) if self.password else None
         authenticated = salt is None
         writer.write(encode_greeting(salt))
-        framer = LineFramer(MAX_LINE + DIGEST_LENGTH)
+        framer = LineFramer(MAX_LINE + DIGEST_LENGTH, TERMINATOR)
         while True:
             try:
                 async with asyncio.timeout(self.idle_timeout):
@@ -387,10 +341,7 @@ class PjlinkSimulator:
             if not data:
                 return
             framer.feed(data)
-            while (line := framer.next_line()) is not None:
-                if line is OVERLONG:
-                    continue
-                assert isinstance(line, bytes)
+            for line in framer.lines():
                 request = parse_request(line)
                 if request is None:
                     continue  # projectors ignore what is not a command
@@ -412,7 +363,7 @@ class PjlinkSimulator:
                 self._flush()
 
 
-async def _run(args: argparse.Namespace) -> None:
+async def _serve(args: argparse.Namespace) -> None:
     notify = None
     if args.notify:
         host, _, port = args.notify.rpartition(":")
@@ -422,14 +373,11 @@ async def _run(args: argparse.Namespace) -> None:
     sim = PjlinkSimulator(model, host=args.host, port=args.port, password=args.password,
                           idle_timeout=args.idle, notify_to=notify)
     await sim.start()
-    print(f"PJLink simulator listening on {args.host}:{sim.port}", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await sim.close()
+    await serve_until_signalled(f"PJLink simulator listening on {args.host}:{sim.port}",
+                                sim.close)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> int:
     """Command line: run a simulated projector until interrupted."""
     parser = argparse.ArgumentParser(prog="python -m endpoints.sim.pjlink",
                                      description="Simulated PJLink projector")
@@ -444,10 +392,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--notify", default=None, help="HOST:PORT for class 2 notifications")
     parser.add_argument("--name", default="May chieu phong hop")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_run(args))
+    return run_simulator(_serve(args), "PJLink simulator")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -17,11 +17,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import errno
 import itertools
 import logging
 import os
-import signal
 import sys
 import tty
 from collections.abc import Callable
@@ -29,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from endpoints.errors import RemoteProtocolError
+from endpoints.sim.runner import run_simulator, serve_until_signalled
 from endpoints.visca import ip
 from endpoints.visca.codec import (
     BROADCAST,
@@ -710,34 +709,19 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 async def _serve(args: argparse.Namespace) -> None:
     sim = ViscaSimulator(args.cameras, travel_time=args.travel_time, powered=not args.standby)
     sim.silent, sim.garbage = args.silent, args.garbage
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     if args.udp:
         host, _, port = args.udp.rpartition(":")
         udp = UdpSimulator(sim, quirk=args.quirk)
         bound = await udp.start(host or "127.0.0.1", int(port))
-        print(f"{bound[0]}:{bound[1]}", flush=True)
-        await stop.wait()
-        await udp.stop()
+        await serve_until_signalled(f"{bound[0]}:{bound[1]}", udp.stop)
         return
     serial = SerialSimulator(sim, None if args.pty else args.serial)
-    print(await serial.start(), flush=True)
-    await stop.wait()
-    await serial.stop()
+    await serve_until_signalled(await serial.start(), serial.stop)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the simulator until interrupted."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = _parse_args(argv)
-    try:
-        asyncio.run(_serve(args))
-    except OSError as exc:
-        print(f"visca simulator: {os.strerror(exc.errno or errno.EIO)}", file=sys.stderr)
-        return 1
-    return 0
+    return run_simulator(_serve(_parse_args(argv)), "visca simulator")
 
 
 if __name__ == "__main__":

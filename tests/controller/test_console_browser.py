@@ -2,69 +2,29 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
 import secrets
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
 import pytest_asyncio
 
-try:
-    from playwright.async_api import Page, async_playwright, expect
-except ImportError as exc:  # CI installs it; a missing browser stack is a failure, not a skip
-    PLAYWRIGHT_MISSING: ImportError | None = exc
-else:
-    PLAYWRIGHT_MISSING = None
+from tests.browser import ConsoleServer, chromium_page, sign_in
+
+with contextlib.suppress(ImportError):  # without Playwright, `chromium_page` fails each test
+    from playwright.async_api import Page, expect
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]
 SHELL_SCREENSHOT = "/tmp/console-shell.png"
-
-
-class ConsoleServer(Protocol):
-    """What the `console_server` fixture (tests/conftest.py) gives."""
-
-    url: str
-    admin_username: str
-    admin_password: str
-    viewer_username: str
-    viewer_password: str
 
 
 @pytest_asyncio.fixture
 async def page() -> AsyncIterator[Page]:
-    """A fresh 1366x768 page (empty storage); fails on script errors and CSP violations."""
-    if PLAYWRIGHT_MISSING is not None:
-        pytest.fail(f"Playwright is not installed ({PLAYWRIGHT_MISSING}); "
-                    "install it with `pip install playwright`", pytrace=False)
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium package "
-                    "(apt-get install chromium)", pytrace=False)
-    problems: list[str] = []
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = await browser.new_context(viewport={"width": 1366, "height": 768})
-            tab = await context.new_page()
-            tab.on("pageerror", lambda err: problems.append(f"script error: {err}"))
-            tab.on("console", lambda msg: problems.append(f"console: {msg.text}")
-                   if "Content Security Policy" in msg.text else None)
-            yield tab
-        finally:
-            await browser.close()
-    assert not problems, problems
-
-
-async def sign_in(page: Page, username: str, password: str) -> None:
-    await page.get_by_test_id("login-username").fill(username)
-    await page.get_by_test_id("login-password").fill(password)
-    await page.get_by_test_id("login-submit").click()
+    """A fresh 1366x768 page in headless Chromium."""
+    async with chromium_page() as tab:
+        yield tab
 
 
 async def api_json(page: Page, path: str) -> Any:

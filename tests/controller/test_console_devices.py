@@ -9,6 +9,7 @@ closed loopback ports.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from typing import Any, Protocol
 import pytest
 import pytest_asyncio
 
+from tests.browser import ConsoleServer, chromium_page, sign_in
 from tests.conftest import (
     RunningSite,
     free_port,
@@ -30,14 +32,9 @@ from tests.conftest import (
     wait_healthy,
     write_site_config,
 )
-from tests.controller.test_console_browser import CHROMIUM, CHROMIUM_ARGS, sign_in
 
-try:
-    from playwright.async_api import Page, Request, async_playwright, expect
-except ImportError as exc:  # CI installs it; a missing browser stack is a failure, not a skip
-    PLAYWRIGHT_MISSING: ImportError | None = exc
-else:
-    PLAYWRIGHT_MISSING = None
+with contextlib.suppress(ImportError):  # without Playwright, `chromium_page` fails each test
+    from playwright.async_api import Page, Request, expect
 
 pytestmark = pytest.mark.browser
 
@@ -47,40 +44,18 @@ OFFLINE_SCREENSHOT = "/tmp/console-devices-offline.png"
 STATE_TIMEOUT_MS = 20_000
 
 
-class DeviceConsoleServer(Protocol):
+class DeviceConsoleServer(ConsoleServer, Protocol):
     """What `device_console_server` gives: `console_server`'s logins plus an operator."""
 
-    url: str
-    admin_username: str
-    admin_password: str
-    viewer_username: str
-    viewer_password: str
     operator_username: str
     operator_password: str
 
 
 @pytest_asyncio.fixture
 async def page() -> AsyncIterator[Page]:
-    """A fresh 1366x768 page; fails on script errors and CSP violations."""
-    if PLAYWRIGHT_MISSING is not None:
-        pytest.fail(f"Playwright is not installed ({PLAYWRIGHT_MISSING}); "
-                    "install it with `pip install playwright`", pytrace=False)
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium package "
-                    "(apt-get install chromium)", pytrace=False)
-    problems: list[str] = []
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = await browser.new_context(viewport={"width": 1366, "height": 768})
-            tab = await context.new_page()
-            tab.on("pageerror", lambda err: problems.append(f"script error: {err}"))
-            tab.on("console", lambda msg: problems.append(f"console: {msg.text}")
-                   if "Content Security Policy" in msg.text else None)
-            yield tab
-        finally:
-            await browser.close()
-    assert not problems, problems
+    """A fresh 1366x768 page in headless Chromium."""
+    async with chromium_page() as tab:
+        yield tab
 
 
 # -- a site whose devices cannot be reached ---------------------------------------------------

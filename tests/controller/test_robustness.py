@@ -49,7 +49,8 @@ async def test_random_bodies_as_admin(app_client: Client, route_index: int, body
         csrf = (await login(app_client, "quantri"))["csrf_token"]
     else:
         csrf = (await me.json())["csrf_token"]
-    path = route.path.replace("{username}", param).replace("{device_id}", param)
+    path = route.path.replace("{username}", param).replace("{device_id}", param).replace(
+        "{bridge_id}", param)
     resp = await app_client.request(route.method, path, data=body, headers={
         "X-CSRF-Token": csrf, "Content-Type": "application/json"})
     await assert_clean_error_or_ok(resp)

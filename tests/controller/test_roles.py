@@ -35,11 +35,16 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/api/v1/devices"): ANY,
     ("GET", "/api/v1/devices/{device_id}"): ANY,
     ("POST", "/api/v1/devices/{device_id}/commands"): frozenset({"operator", "chair"}),
+    ("GET", "/api/v1/bridges"): ANY,
+    ("GET", "/api/v1/bridges/{bridge_id}"): ANY,
+    ("POST", "/api/v1/bridges/{bridge_id}/join"): frozenset({"operator", "chair"}),
+    ("POST", "/api/v1/bridges/{bridge_id}/leave"): frozenset({"operator", "chair"}),
 }
 
 
 def concrete(path: str) -> str:
-    return path.replace("{username}", "khong-co-ai").replace("{device_id}", "khong-co")
+    return path.replace("{username}", "khong-co-ai").replace("{device_id}", "khong-co").replace(
+        "{bridge_id}", "khong-co")
 
 
 def test_the_table_covers_every_route() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from endpoints.errors import (
     EndpointTransportError,
     LocalProtocolError,
 )
+from endpoints.framing import FrameDropped
 from endpoints.interfaces import ChannelState, DeviceEvent, DeviceSpec
 from endpoints.mixer.codec import (
     DIALECTS,
@@ -27,14 +28,12 @@ from endpoints.mixer.codec import (
     SHURE,
     Dialect,
     ErrorReply,
-    FrameDropped,
     GainReport,
     GetGain,
     GetMute,
     MixerCodec,
     MixerEvent,
     MuteReport,
-    NeedData,
     OtherReport,
     SetGain,
     SetMute,
@@ -46,45 +45,12 @@ from endpoints.mixer.device import TcpMixer, mixer_from_spec
 from endpoints.registry import build_device
 from endpoints.sim.mixer import MixerModel, MixerSimulator
 from tests.conftest import free_port
+from tests.endpoints.captures import feed_bytewise, feed_whole, load_capture
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "mixer"
 WAIT = 3.0  # bound on every wait for the network; each normally takes milliseconds
 FUZZ = settings(max_examples=300, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-
-def load_capture(path: Path) -> tuple[dict[str, str], list[tuple[str, bytes]]]:
-    meta: dict[str, str] = {}
-    steps: list[tuple[str, bytes]] = []
-    for line in path.read_text("ascii").splitlines():
-        if not line or line.startswith("#"):
-            continue
-        kind, _, rest = line.partition(" ")
-        if kind == "meta":
-            key, _, value = rest.partition("=")
-            meta[key] = value
-        else:
-            assert kind in ("rx", "tx"), line
-            steps.append((kind, rest.encode("ascii").decode("unicode_escape").encode("latin-1")))
-    return meta, steps
-
-
-def drain(codec: MixerCodec) -> Iterator[MixerEvent]:
-    while not isinstance(event := codec.next_event(), NeedData):
-        yield event
-
-
-def feed_whole(codec: MixerCodec, data: bytes) -> list[MixerEvent]:
-    codec.feed(data)
-    return list(drain(codec))
-
-
-def feed_bytewise(codec: MixerCodec, data: bytes) -> list[MixerEvent]:
-    out: list[MixerEvent] = []
-    for i in range(len(data)):
-        codec.feed(data[i:i + 1])
-        out.extend(drain(codec))
-    return out
 
 
 def feed_with_garbage(codec: MixerCodec, data: bytes) -> list[MixerEvent]:
@@ -111,11 +77,11 @@ EXPECTED: dict[str, list[MixerEvent]] = {
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 @pytest.mark.parametrize("feeder", FEEDERS)
 def test_captures_replayed(name: str, feeder: Feeder) -> None:
-    meta, steps = load_capture(DATA / name)
-    dialect = DIALECTS[meta["dialect"]]
+    capture = load_capture(DATA / name)
+    dialect = DIALECTS[capture.meta["dialect"]]
     codec = MixerCodec(dialect)
     events: list[MixerEvent] = []
-    for kind, data in steps:
+    for kind, data in capture.steps:
         if kind == "rx":
             events.extend(feeder(codec, data))
             continue
@@ -124,7 +90,7 @@ def test_captures_replayed(name: str, feeder: Feeder) -> None:
         command = parse_request(dialect, text)
         assert command is not None, data
         assert encode_command(dialect, command) == data
-    received = sum(1 for kind, _ in steps if kind == "rx")
+    received = sum(1 for kind, _ in capture.steps if kind == "rx")
     noise = [e for e in events if isinstance(e, FrameDropped)]
     assert noise == ([FrameDropped("garbage")] * received if feeder is feed_with_garbage
                      else [])

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from endpoints.errors import (
     RemoteProtocolError,
     is_retryable,
 )
+from endpoints.framing import FrameDropped, sanitize
 from endpoints.interfaces import PowerState, ProjectorErrors
 from endpoints.pjlink.codec import (
     MAX_LINE,
@@ -27,11 +27,9 @@ from endpoints.pjlink.codec import (
     AvMute,
     Command,
     Event,
-    FrameDropped,
     Greeting,
     InputMap,
     Lamp,
-    NeedData,
     Notification,
     PjlinkClientCodec,
     Reply,
@@ -47,58 +45,15 @@ from endpoints.pjlink.codec import (
     parse_request,
     query,
     reply_error,
-    sanitize,
 )
+from tests.endpoints.captures import Capture, feed_bytewise, feed_whole, load_capture
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "pjlink"
 FUZZ = settings(max_examples=300, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-@dataclass
-class Capture:
-    """A byte exchange from tests/data: metadata and (direction, bytes) steps."""
-
-    meta: dict[str, str] = field(default_factory=dict)
-    steps: list[tuple[str, bytes]] = field(default_factory=list)
-
-
-def load_capture(path: Path) -> Capture:
-    capture = Capture()
-    for line in path.read_text("ascii").splitlines():
-        if not line or line.startswith("#"):
-            continue
-        kind, _, rest = line.partition(" ")
-        if kind == "meta":
-            key, _, value = rest.partition("=")
-            capture.meta[key] = value
-        else:
-            assert kind in ("rx", "tx"), line
-            capture.steps.append((kind, rest.encode("ascii").decode("unicode_escape")
-                                  .encode("latin-1")))
-    return capture
-
-
-def drain(codec: PjlinkClientCodec) -> Iterator[Event]:
-    while not isinstance(event := codec.next_event(), NeedData):
-        yield event
-
-
 Feeder = Callable[[PjlinkClientCodec, bytes], list[Event]]
-
-
-def feed_whole(codec: PjlinkClientCodec, data: bytes) -> list[Event]:
-    codec.feed(data)
-    return list(drain(codec))
-
-
-def feed_bytewise(codec: PjlinkClientCodec, data: bytes) -> list[Event]:
-    out: list[Event] = []
-    for i in range(len(data)):
-        codec.feed(data[i:i + 1])
-        out.extend(drain(codec))
-    return out
-
 
 NOISE = b"\x07\xfe noise\x00 =\r"
 

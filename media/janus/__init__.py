@@ -1,0 +1,1 @@
+"""Janus Gateway signalling (HTTP long-poll) and the call recovery policy."""
