@@ -42,7 +42,44 @@ def run_checks(config_path: str | None) -> list[CheckResult]:
     results.extend(_check_secret_modes(config))
     results.append(_list_serial_ports())
     results.extend(_probe_devices(config))
+    results.extend(_probe_bridges(config))
     return results
+
+
+def _probe_bridges(config: SiteConfig) -> list[CheckResult]:
+    """Ask each configured bridge whether it answers (no call is made)."""
+    if not config.bridges:
+        return []
+    import asyncio
+
+    from controller.calls import spec_from_config
+    from controller.errors import DiemcauError
+    from media.bridges.base import MediaError
+    from media.bridges.registry import build_bridge
+
+    async def probe_all() -> list[CheckResult]:
+        out = []
+        for cfg in config.bridges:
+            name = f"bridge {cfg.id}"
+            try:
+                bridge = build_bridge(spec_from_config(cfg))
+            except (MediaError, DiemcauError) as exc:
+                out.append(CheckResult(name, "FAIL", exc.message))
+                continue
+            try:
+                async with asyncio.timeout(8):
+                    await bridge.probe()
+            except MediaError as exc:
+                out.append(CheckResult(name, "FAIL", exc.message))
+            except TimeoutError:
+                out.append(CheckResult(name, "FAIL", f"{cfg.url} did not answer in 8 s"))
+            else:
+                out.append(CheckResult(name, "OK", f"{cfg.url} answers"))
+            finally:
+                await bridge.close()
+        return out
+
+    return asyncio.run(probe_all())
 
 
 def _list_serial_ports() -> CheckResult:
