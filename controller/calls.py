@@ -211,7 +211,8 @@ class CallService:
             media = self.site.media
             options = JoinOptions(display=self.site.site.name, video_source=media.video_source,
                                   audio_source=media.audio_source, subscribe=subscribe,
-                                  secret=secret)
+                                  secret=secret, width=media.width, height=media.height,
+                                  fps=media.fps)
             try:
                 call = await managed.bridge.join(options)
             except MediaError as exc:
@@ -225,6 +226,9 @@ class CallService:
             self.store.execute(
                 "INSERT INTO calls(id, bridge_id, started_at, started_by) VALUES (?, ?, ?, ?)",
                 (call.id, bridge_id, self.clock(), actor))
+            if call.state == CallState.CONNECTED:
+                # Announced inside join(), before anyone could listen.
+                self._on_event(managed, CallEvent(call.id, "connected", self.clock()))
             self.audit.record(actor, "call.join", bridge_id, details={"call": call.id})
             self._set_state_metric(managed, call.state)
             if self._supervisor is not None:

@@ -270,8 +270,8 @@ def bench_publish(quick: bool) -> dict[str, Any]:
                     for mode in ("encoded", "passthrough"):
                         case = {"width": width, "height": height, "fps": fps, "codec": codec,
                                 "mode": mode, "clip": str(clip),
-                                "warmup": 2.0 if quick else 3.0,
-                                "seconds": 4.0 if quick else 15.0}
+                                "warmup": 0.5 if quick else 3.0,
+                                "seconds": 1.5 if quick else 15.0}
                         key = f"{width}x{height}@{fps}_{codec.lower()}_{mode}"
                         run = subprocess.run(
                             ["ip", "netns", "exec", name, sys.executable, __file__,
@@ -289,7 +289,7 @@ def bench_publish(quick: bool) -> dict[str, Any]:
 def main() -> None:
     """Run the bench (or one of its peer processes) and print one JSON object last."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
-    parser.add_argument("--quick", action="store_true", help="short windows (about 2 min)")
+    parser.add_argument("--quick", action="store_true", help="short windows (about half a minute)")
     parser.add_argument("--publisher", help=argparse.SUPPRESS)
     parser.add_argument("--receiver", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -86,6 +86,14 @@ class JoinOptions:
     audio_source: str = "tone"
     subscribe: str = "all"  # "all", "none", or one feed/participant id (the chair, the speaker)
     secret: bool = False  # a secret (mật) session: encrypted media only, never recorded
+    # The site's picture size and rate; None leaves the bridge's own default.
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+
+    def video_format(self, default: tuple[int, int, float]) -> tuple[int, int, float]:
+        """Width, height and fps: the site's where given, else ``default``."""
+        return (self.width or default[0], self.height or default[1], self.fps or default[2])
 
 
 class CallState(StrEnum):

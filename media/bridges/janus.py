@@ -316,7 +316,8 @@ class JanusCall(Call):
         assert self.publisher is not None
         self.pc = pc = self._new_pc()
         # Opening a device can block for seconds (sources.open_video says so).
-        opened = await asyncio.to_thread(open_tracks, self.options, self.settings.video)
+        opened = await asyncio.to_thread(open_tracks, self.options,
+                                         self.options.video_format(self.settings.video))
         self._close_sources = opened.close
         self._sent = {"audio": _CountingTrack(opened.audio),
                       "video": _CountingTrack(opened.video)}

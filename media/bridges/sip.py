@@ -8,7 +8,17 @@ secret session must not.
 Spec: `url` is the conference URI (`sip:room@host[:port]`); options `registrar`
 (`host[:port]` or a SIP URI), `username`, `proxy` (outbound proxy), `transport`
 (udp|tcp|tls), `keepalive` (seconds between in-dialog OPTIONS, default 30),
-`register_expires` (default 600), `answer_timeout` (default 30); secret `password`.
+`register_expires` (default 600), `answer_timeout` (default 30), `recovery_initial` and
+`recovery_max` (the rejoin backoff's first and longest delay, 0.5 and 30 s); secret
+`password`.
+
+Recovery: a drop (in-dialog OPTIONS answered 408/481 or unanswered, the signalling
+connection lost, ICE/DTLS failed) publishes `dropped`; the call hangs up what is left
+(BYE when it can, the PeerConnection closed) and INVITEs again from scratch — new
+connection, PeerConnection and dialog, same call id — paced by `Backoff`, publishing
+`recovery_step` {attempt, delay, reason} per attempt and `recovered` {attempts,
+downtime_s}. A BYE from the bridge ends the call: a chair ending the conference is not
+fought. Refusals a retry cannot fix (`FINAL_REFUSALS`, insecure media) end it too.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
+from aiortc.contrib.media import MediaRelay
 
 from media.bridges.base import (
     Bridge,
@@ -65,13 +76,17 @@ from media.sip.message import (
 )
 from media.sip.transport import SipConnection
 from media.stats import LinkSample, estimate_mos
-from media.webrtc import close_quietly
+from media.webrtc import Backoff, cancel_quietly, close_quietly
 
 _log = logging.getLogger(__name__)
 
 TrackFactory = Callable[[JoinOptions], Sequence[MediaStreamTrack]]
 _SECURE_PROTOS = ("UDP/TLS/RTP/SAVPF", "UDP/TLS/RTP/SAVP", "TCP/TLS/RTP/SAVPF")
 _MAX_AUTH_ROUNDS = 2
+HANGUP_TIMEOUT_S = 5.0  # BYE / CANCEL / un-REGISTER when leaving
+RECOVERY_HANGUP_TIMEOUT_S = 2.0  # the same for a dropped session: its peer is likely gone
+# Refusals a rejoin cannot fix: wrong credentials, or the bridge (its chair) not wanting us.
+FINAL_REFUSALS = frozenset({401, 403, 407, 603})
 
 
 @dataclass(frozen=True)
@@ -87,6 +102,8 @@ class SipSettings:
     keepalive: float
     register_expires: int
     answer_timeout: float
+    recovery_initial: float = 0.5
+    recovery_max: float = 30.0
 
     @classmethod
     def from_spec(cls, spec: BridgeSpec) -> SipSettings:
@@ -108,7 +125,9 @@ class SipSettings:
                    password=spec.secrets.get("password"),
                    keepalive=float(opts.get("keepalive", 30)),
                    register_expires=int(opts.get("register_expires", 600)),
-                   answer_timeout=float(opts.get("answer_timeout", 30)))
+                   answer_timeout=float(opts.get("answer_timeout", 30)),
+                   recovery_initial=float(opts.get("recovery_initial", 0.5)),
+                   recovery_max=float(opts.get("recovery_max", 30)))
 
     @property
     def registrar_uri(self) -> str:
@@ -123,6 +142,74 @@ class SipSettings:
         base = self.registrar_uri if self.registrar else self.conference_uri
         host, port = uri_host_port(base)
         return f"sip:{self.username}@{host}" + (f":{port}" if port else "")
+
+
+def rejoin_can_succeed(error: MediaError) -> bool:
+    """Pure: is a failed rejoin worth trying again? (No: the call ends instead.)"""
+    if isinstance(error, InsecureMediaError):
+        return False
+    return not (isinstance(error, BridgeRefusedError) and error.bridge_code in FINAL_REFUSALS)
+
+
+@dataclass(frozen=True)
+class RecoveryStep:
+    """The next rejoin attempt: its number, the delay before it, why, and when it is due."""
+
+    attempt: int
+    delay: float
+    reason: str
+    due: float
+
+    def wait(self, now: float) -> float:
+        """Seconds still to sleep at ``now`` (never more than the delay: clocks jump)."""
+        return max(0.0, min(self.delay, self.due - now))
+
+
+class RecoveryPlan:
+    """Pure: when a dropped SIP call rejoins and when it gives up; time is an argument.
+
+    A drop (keepalive 408/481 or timeout, signalling lost, ICE/DTLS failed) starts a
+    recovery; a BYE from the bridge is an end, never a drop, and never reaches this plan.
+    Delays come from `Backoff`; a second drop while recovering is not a new recovery.
+    """
+
+    def __init__(self, backoff: Backoff | None = None) -> None:
+        self.backoff = backoff or Backoff()
+        self.recovering = False
+        self.over = False
+
+    def dropped(self, now: float, reason: str) -> RecoveryStep | None:
+        """The session was lost at ``now``: the first attempt (None: already handled)."""
+        if self.recovering or self.over:
+            return None
+        self.recovering = True
+        return self._step(now, reason)
+
+    def attempt_failed(self, now: float, error: MediaError) -> RecoveryStep | None:
+        """A rejoin failed: the next attempt, or None to give up (the call ends)."""
+        if not self.recovering:
+            return None
+        if not rejoin_can_succeed(error):
+            self.recovering = False
+            self.over = True
+            return None
+        return self._step(now, error.message)
+
+    def recovered(self, now: float) -> tuple[int, float]:
+        """A rejoin succeeded: (attempts it took, seconds since the drop)."""
+        attempts = self.backoff.attempts
+        downtime = self.backoff.succeeded(now)
+        self.recovering = False
+        return attempts, round(downtime or 0.0, 3)
+
+    def ended(self) -> None:
+        """The call ended: nothing more to schedule."""
+        self.recovering = False
+        self.over = True
+
+    def _step(self, now: float, reason: str) -> RecoveryStep:
+        due = self.backoff.failed(now)
+        return RecoveryStep(self.backoff.attempts, round(due - now, 3), reason, due)
 
 
 class SipBridge(Bridge):
@@ -190,17 +277,23 @@ class SipBridge(Bridge):
 
 
 class SipCall(Call):
-    """One SIP call into a conference."""
+    """One SIP call into a conference; after a drop it rejoins by itself until `leave`."""
 
     def __init__(self, bridge: SipBridge, options: JoinOptions,
                  tracks: Sequence[MediaStreamTrack]) -> None:
         super().__init__(secrets.token_hex(8), bridge.id)
-        self.remote_tracks: list[MediaStreamTrack] = []
+        self.remote_tracks: list[MediaStreamTrack] = []  # the current session's
         self._bridge = bridge
         self._settings = bridge.settings
         self._options = options
         self._tracks = list(tracks)
+        # aiortc stops a sender's track when its PeerConnection closes: every connection
+        # sends a relay of the source, so the source lives until the call ends.
+        self._relay = MediaRelay()
         self._clock = bridge._clock
+        self._plan = RecoveryPlan(Backoff(initial=self._settings.recovery_initial,
+                                          maximum=self._settings.recovery_max))
+        self._recovery: asyncio.Task[None] | None = None
         self._conn: SipConnection | None = None
         self._pc: RTCPeerConnection | None = None
         self._dialog: Dialog | None = None
@@ -213,11 +306,21 @@ class SipCall(Call):
         self._tasks: list[asyncio.Task[None]] = []
         self._previous: dict[str, tuple[float, int | None, int, int]] = {}
         self._leaving = False
+        self._ender: asyncio.Task[Any] | None = None  # the task hanging up for good
+        self._ended = asyncio.Event()
 
     # -- joining ---------------------------------------------------------------
 
     async def start(self) -> None:
         """Connect, register, INVITE, wait until ICE and DTLS are up."""
+        await self._establish()
+        self.publish("connected", self._clock())
+
+    async def _establish(self) -> None:
+        """One session from scratch: connection, registration, PeerConnection, dialog."""
+        self.remote_tracks.clear()
+        self._previous.clear()
+        self._remote_sdp = ""
         self._conn = conn = await self._bridge._connect()
         conn.on_stray_response = self._on_stray_response
         if self._settings.registrar:
@@ -226,10 +329,14 @@ class SipCall(Call):
                                               for server in self._bridge.spec.ice_servers])
         self._pc = pc = RTCPeerConnection(config)
         pc.on("track", self.remote_tracks.append)
-        pc.on("connectionstatechange", self._on_connection_state)
+
+        def on_state() -> None:
+            self._on_connection_state(pc)
+
+        pc.on("connectionstatechange", on_state)
         kinds = set()
         for track in self._tracks:
-            pc.addTrack(track)
+            pc.addTrack(self._relay.subscribe(track, buffered=False))
             kinds.add(track.kind)
         if "audio" not in kinds:
             pc.addTransceiver("audio", direction="recvonly")
@@ -239,7 +346,7 @@ class SipCall(Call):
                 self._send_invite(pc.localDescription.sdp.encode()),
                 self._settings.answer_timeout)
         except TimeoutError as exc:
-            await self._cancel()
+            # the hang-up that follows CANCELs the pending INVITE
             raise MediaTimeoutError(f"{self.bridge_id}: no answer to INVITE") from exc
         answer = response.body.decode("utf-8", "replace")
         self._check_answer(answer)
@@ -252,7 +359,6 @@ class SipCall(Call):
             raise MediaNegotiationError(f"{self.bridge_id}: unusable SDP answer: {exc}") from exc
         await self._wait_connected(pc)
         self.state = CallState.CONNECTED
-        self.publish("connected", self._clock())
         self._tasks.append(asyncio.create_task(self._serve_requests(), name=f"sip-serve-{self.id}"))
         self._tasks.append(asyncio.create_task(self._keepalive(), name=f"sip-keepalive-{self.id}"))
 
@@ -288,6 +394,7 @@ class SipCall(Call):
                 response = await conn.request(invite, on_provisional=self._on_provisional)
             except SipError as exc:
                 raise BridgeUnreachableError(f"{self.bridge_id}: INVITE failed: {exc}") from exc
+            self._provisional = False  # final: nothing left to CANCEL
             if response.status in (401, 407):
                 extra = (*extra[:3], self._answer_challenge(response, "INVITE",
                                                             self._settings.conference_uri))
@@ -330,8 +437,8 @@ class SipCall(Call):
                                method=method, uri=uri, cnonce=secrets.token_hex(8))
         return ("Proxy-Authorization" if proxy else "Authorization", header)
 
-    async def _register(self, expires: int) -> None:
-        conn = self._require_conn()
+    async def _register(self, expires: int, conn: SipConnection | None = None) -> None:
+        conn = conn or self._require_conn()
         if not self._reg_call_id:
             self._reg_call_id = new_call_id(conn.local.host)
             self._reg_tag = new_tag()
@@ -457,15 +564,20 @@ class SipCall(Call):
                 return
 
     def _drop(self, reason: str) -> None:
-        if self.state in (CallState.DROPPED, CallState.ENDED):
+        """The session is lost (not ended by the bridge): hang it up and rejoin."""
+        if self._leaving or self.state not in (CallState.CONNECTED, CallState.DEGRADED):
             return
-        _log.warning("call %s on %s dropped: %s", self.id, self.bridge_id, reason)
+        now = self._clock()
+        step = self._plan.dropped(now, reason)
+        if step is None:
+            return
+        _log.warning("call %s on %s dropped: %s; rejoining", self.id, self.bridge_id, reason)
         self.state = CallState.DROPPED
-        self.publish("dropped", self._clock(), reason=reason)
+        self.publish("dropped", now, reason=reason)
+        self._recovery = asyncio.create_task(self._recover(step), name=f"sip-recover-{self.id}")
 
-    def _on_connection_state(self) -> None:
-        pc = self._pc
-        if pc is not None and pc.connectionState == "failed" and not self._leaving:
+    def _on_connection_state(self, pc: RTCPeerConnection) -> None:
+        if pc is self._pc and pc.connectionState == "failed" and not self._leaving:
             self._drop("ICE/DTLS failed")
 
     def _on_stray_response(self, response: SipResponse) -> None:
@@ -476,52 +588,99 @@ class SipCall(Call):
             return
         conn.send(dialog.ack(invite.cseq[0], conn.local))
 
+    # -- recovery --------------------------------------------------------------
+
+    async def _recover(self, step: RecoveryStep) -> None:
+        """Hang up what is left, then INVITE from scratch with backoff until back or left."""
+        while True:
+            self.state = CallState.DROPPED
+            self.publish("recovery_step", self._clock(), attempt=step.attempt,
+                         delay=step.delay, reason=step.reason)
+            await self._hang_up_session(send_bye=True, wait=RECOVERY_HANGUP_TIMEOUT_S)
+            await asyncio.sleep(step.wait(self._clock()))
+            self.state = CallState.RECOVERING
+            try:
+                await self._establish()
+            except Exception as exc:  # whatever broke, the loop must go on
+                error = exc if isinstance(exc, MediaError) else MediaError(
+                    f"{self.bridge_id}: {type(exc).__name__}: {exc}")
+                _log.info("call %s: rejoin attempt %d failed: %s", self.id, step.attempt,
+                          error.message, exc_info=not isinstance(exc, MediaError))
+                next_step = self._plan.attempt_failed(self._clock(), error)
+                if next_step is None:
+                    _log.warning("call %s on %s: giving up: %s", self.id, self.bridge_id,
+                                 error.message)
+                    await self._teardown(send_bye=True, reason=error.message)
+                    return
+                step = next_step
+                continue
+            attempts, downtime = self._plan.recovered(self._clock())
+            _log.warning("call %s on %s recovered after %d attempt(s), %.1f s", self.id,
+                         self.bridge_id, attempts, downtime)
+            self.publish("recovered", self._clock(), attempts=attempts, downtime_s=downtime)
+            return
+
     # -- leaving ---------------------------------------------------------------
 
     async def leave(self) -> None:
-        """Hang up (BYE, or CANCEL while ringing); safe to call twice."""
+        """Hang up (BYE, or CANCEL while ringing), also mid-recovery; safe to call twice."""
         if self._leaving:
+            # already ending (a BYE from the bridge, a refused rejoin): wait until it is done
+            if self._ender is not asyncio.current_task():
+                await self._ended.wait()
             return
         await self._teardown(send_bye=True)
 
-    async def _cancel(self) -> None:
-        conn, invite = self._conn, self._invite
-        if conn is None or invite is None or self._dialog is not None or not self._provisional:
-            return
-        with contextlib.suppress(SipError):
-            await asyncio.wait_for(conn.request(build_cancel(invite)), 5)
-
-    async def _teardown(self, *, send_bye: bool) -> None:
-        self._leaving = True
+    async def _hang_up_session(self, *, send_bye: bool, wait: float) -> None:
+        """End the current session (if any): BYE or CANCEL, un-REGISTER, close everything."""
         current = asyncio.current_task()
-        for task in self._tasks:
-            if task is not current:
-                task.cancel()
-        conn = self._conn
-        if conn is not None:
-            if send_bye and self._dialog is not None:
+        tasks = [t for t in self._tasks if t is not current]
+        self._tasks = []
+        conn, pc, dialog, invite = self._conn, self._pc, self._dialog, self._invite
+        provisional, registered = self._provisional, self._registered
+        self._conn = self._pc = self._dialog = self._invite = None
+        self._provisional = self._registered = False
+        for task in tasks:
+            task.cancel()
+        try:
+            if conn is not None:
                 with contextlib.suppress(SipError, TimeoutError):
-                    await asyncio.wait_for(
-                        conn.request(self._dialog.request("BYE", conn.local)), 5)
-            elif send_bye:
-                await self._cancel()
-            if self._registered:
-                with contextlib.suppress(MediaError, TimeoutError):
-                    await asyncio.wait_for(self._register(0), 5)
-        if self._pc is not None:
-            await close_quietly(self._pc)
-        for track in self._tracks:
-            track.stop()
-        if conn is not None:
-            await conn.close()
-        for task in self._tasks:
-            if task is not current:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        if self.state is not CallState.ENDED:
-            self.state = CallState.ENDED
-            self.publish("ended", self._clock())
-        self._bridge._forget(self)
+                    if send_bye and dialog is not None:
+                        await asyncio.wait_for(
+                            conn.request(dialog.request("BYE", conn.local)), wait)
+                    elif send_bye and invite is not None and provisional:
+                        await asyncio.wait_for(conn.request(build_cancel(invite)), wait)
+                if registered:
+                    with contextlib.suppress(MediaError, TimeoutError):
+                        await asyncio.wait_for(self._register(0, conn), wait)
+        finally:
+            # also when cancelled (leave() during recovery): nothing may stay open
+            await close_quietly(pc)
+            if conn is not None:
+                await conn.close()
+            # the session's tasks are gone before the next one starts (their errors, too)
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _teardown(self, *, send_bye: bool, reason: str | None = None) -> None:
+        self._leaving = True
+        self._ender = asyncio.current_task()
+        self._plan.ended()
+        try:
+            recovery, self._recovery = self._recovery, None
+            if recovery is not None and recovery is not self._ender:
+                await cancel_quietly(recovery)
+            await self._hang_up_session(send_bye=send_bye, wait=HANGUP_TIMEOUT_S)
+        finally:
+            for track in self._tracks:
+                track.stop()
+            if self.state is not CallState.ENDED:
+                self.state = CallState.ENDED
+                if reason is None:
+                    self.publish("ended", self._clock())
+                else:
+                    self.publish("ended", self._clock(), reason=reason)
+            self._bridge._forget(self)
+            self._ended.set()
 
     # -- statistics ------------------------------------------------------------
 

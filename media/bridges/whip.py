@@ -115,10 +115,12 @@ class WhipCall(Call):
     async def start(self) -> None:
         """Open the sources and connect both legs; raises a MediaError if the first try fails."""
         spec = self.bridge.spec.options
+        width, height, fps = self.options.video_format(
+            (int(spec.get("width", 1280)), int(spec.get("height", 720)),
+             float(spec.get("fps", 30))))
         self.video = await self._open(
             open_video, self.options.video_source, label=self.options.display,
-            width=int(spec.get("width", 1280)), height=int(spec.get("height", 720)),
-            fps=float(spec.get("fps", 30)))
+            width=width, height=height, fps=fps)
         self.audio = await self._open(open_audio, self.options.audio_source)
         try:
             await self._connect()

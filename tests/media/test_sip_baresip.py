@@ -122,6 +122,11 @@ async def test_bye_from_the_bridge_ends_the_call(call: SipCall, baresip: Baresip
         return call.state is CallState.ENDED
     await wait_for(ended)
     assert [e.name for e in events] == ["ended"]
+    # a chair ending the conference is not fought: no drop, no rejoin
+    await asyncio.sleep(1.5)
+    assert [e.name for e in events] == ["ended"]
+    assert call._recovery is None
+    assert baresip.log().count("Call established") == 1
 
 
 async def test_reinvite_from_the_bridge_keeps_the_call(call: SipCall, baresip: Baresip) -> None:

@@ -282,6 +282,62 @@
       'net.down': 'Không hoạt động',
       'net.adminDown': 'Đã tắt',
       'net.none': 'Chưa đọc được danh sách cổng mạng.',
+
+      'calls.heading': 'Hội nghị',
+      'calls.intro': 'Bấm “Tham gia hội nghị” trước giờ họp, rồi theo dõi dải màu đường truyền: xanh là tốt, vàng là tạm được, đỏ là kém.',
+      'calls.viewOnlyWhy': 'Tài khoản của bạn chỉ được xem tình trạng hội nghị. Để tham gia hoặc rời hội nghị, hãy đăng nhập bằng tài khoản vận hành hoặc chủ trì.',
+      'calls.empty': 'Điểm cầu này chưa khai báo cầu hội nghị nào.',
+      'calls.kind.janus-videoroom': 'Hội nghị truyền hình (Janus)',
+      'calls.kind.sip': 'Hội nghị qua SIP',
+      'calls.kind.whip': 'Hội nghị truyền hình (WHIP)',
+      'calls.room': 'phòng {room}',
+      'calls.join': 'Tham gia hội nghị',
+      'calls.leave': 'Rời hội nghị',
+      'calls.confirmLeave': 'Rời hội nghị?',
+      'calls.confirmLeaveText': 'Phòng họp sẽ không còn nghe, thấy và không còn được các điểm cầu khác nghe, thấy cho đến khi tham gia lại.',
+      'calls.joined': 'Đã tham gia',
+      'calls.left': 'Đã rời hội nghị',
+      'calls.startedBy': 'Người bấm tham gia: {user}',
+      'calls.unusable': 'Cầu hội nghị này chưa dùng được; cần cán bộ kỹ thuật kiểm tra cấu hình.',
+      'calls.state.idle': 'Chưa tham gia',
+      'calls.state.connecting': 'Đang kết nối…',
+      'calls.state.connected': 'Đã kết nối',
+      'calls.state.degraded': 'Chất lượng kém',
+      'calls.state.recovering': 'Đang tự khôi phục…',
+      'calls.state.dropped': 'Mất kết nối',
+      'calls.state.ended': 'Đã kết thúc',
+      'calls.state.unusable': 'Không dùng được',
+      'link.heading': 'Đường truyền',
+      'link.health.green': 'Đường truyền tốt',
+      'link.health.amber': 'Đường truyền tạm được',
+      'link.health.red': 'Đường truyền kém',
+      'link.health.grey': 'Chưa có số liệu đường truyền',
+      'link.metric': 'Chỉ số',
+      'link.send': 'Gửi đi',
+      'link.recv': 'Nhận về',
+      'link.audio': 'âm thanh',
+      'link.video': 'hình ảnh',
+      'link.loss': 'Mất gói',
+      'link.jitter': 'Độ trễ biến thiên',
+      'link.rtt': 'Trễ khứ hồi',
+      'link.bitrate': 'Tốc độ',
+      'link.fps': 'Khung hình/giây',
+      'link.mos': 'Điểm chất lượng (MOS)',
+      'link.mosHint': 'Thang 1–5; từ 4 trở lên là tốt.',
+      'link.noSamples': 'Đang chờ số liệu đo đường truyền…',
+      'events.heading': 'Diễn biến gần đây',
+      'events.none': 'Chưa có diễn biến nào.',
+      'events.connected': 'Đã kết nối vào hội nghị',
+      'events.connectedAgain': 'Chất lượng đã trở lại bình thường',
+      'events.degraded': 'Chất lượng đường truyền giảm',
+      'events.dropped': 'Mất kết nối với hội nghị',
+      'events.recovery_step': 'Tự kết nối lại, lần thứ {n}',
+      'events.recovery_stepDelay': 'Tự kết nối lại, lần thứ {n} (sau {s} giây)',
+      'events.recovered': 'Đã kết nối lại',
+      'events.recoveredAfter': 'Đã kết nối lại sau {s} giây gián đoạn',
+      'events.ended': 'Đã rời hội nghị',
+      'events.ringing': 'Đang đổ chuông',
+      'events.renegotiated': 'Đã điều chỉnh lại âm thanh, hình ảnh',
     },
     en: {
       'app.title': 'Site console',
@@ -560,6 +616,62 @@
       'net.down': 'Down',
       'net.adminDown': 'Switched off',
       'net.none': 'The list of ports has not been read yet.',
+
+      'calls.heading': 'Conference',
+      'calls.intro': 'Press “Join the conference” before the meeting, then watch the link colour strip: green is good, amber is fair, red is poor.',
+      'calls.viewOnlyWhy': 'Your account may only view the conference status. To join or leave, sign in with an operator or chair account.',
+      'calls.empty': 'No conference bridges are configured at this site.',
+      'calls.kind.janus-videoroom': 'Video conference (Janus)',
+      'calls.kind.sip': 'Conference over SIP',
+      'calls.kind.whip': 'Video conference (WHIP)',
+      'calls.room': 'room {room}',
+      'calls.join': 'Join the conference',
+      'calls.leave': 'Leave the conference',
+      'calls.confirmLeave': 'Leave the conference?',
+      'calls.confirmLeaveText': 'This room will no longer hear or see the other sites, nor be heard or seen by them, until it joins again.',
+      'calls.joined': 'Joined',
+      'calls.left': 'Left the conference',
+      'calls.startedBy': 'Joined by: {user}',
+      'calls.unusable': 'This conference bridge cannot be used yet; a technician needs to check its settings.',
+      'calls.state.idle': 'Not joined',
+      'calls.state.connecting': 'Connecting…',
+      'calls.state.connected': 'Connected',
+      'calls.state.degraded': 'Poor quality',
+      'calls.state.recovering': 'Recovering by itself…',
+      'calls.state.dropped': 'Disconnected',
+      'calls.state.ended': 'Ended',
+      'calls.state.unusable': 'Unusable',
+      'link.heading': 'Link',
+      'link.health.green': 'Good link',
+      'link.health.amber': 'Fair link',
+      'link.health.red': 'Poor link',
+      'link.health.grey': 'No link figures yet',
+      'link.metric': 'Figure',
+      'link.send': 'Sending',
+      'link.recv': 'Receiving',
+      'link.audio': 'audio',
+      'link.video': 'video',
+      'link.loss': 'Packet loss',
+      'link.jitter': 'Jitter',
+      'link.rtt': 'Round-trip time',
+      'link.bitrate': 'Bitrate',
+      'link.fps': 'Frames per second',
+      'link.mos': 'Quality score (MOS)',
+      'link.mosHint': 'Scale 1–5; 4 or more is good.',
+      'link.noSamples': 'Waiting for link measurements…',
+      'events.heading': 'Recent events',
+      'events.none': 'Nothing has happened yet.',
+      'events.connected': 'Connected to the conference',
+      'events.connectedAgain': 'Quality back to normal',
+      'events.degraded': 'Link quality dropped',
+      'events.dropped': 'Lost the conference',
+      'events.recovery_step': 'Reconnecting by itself, attempt {n}',
+      'events.recovery_stepDelay': 'Reconnecting by itself, attempt {n} (in {s} s)',
+      'events.recovered': 'Reconnected',
+      'events.recoveredAfter': 'Reconnected after {s} s of interruption',
+      'events.ended': 'Left the conference',
+      'events.ringing': 'Ringing',
+      'events.renegotiated': 'Audio and video renegotiated',
     },
   };
 
@@ -570,7 +682,7 @@
   const SECTIONS = [
     { id: 'overview', load: () => loadSite() },
     { id: 'devices', load: () => startDevices(), unload: () => stopDevices() },
-    { id: 'sessions' },
+    { id: 'sessions', load: () => startCalls(), unload: () => stopCalls() },
     { id: 'incidents' },
     { id: 'reports' },
     { id: 'audit', roles: ['admin', 'auditor'], load: () => loadAudit(false) },
@@ -595,6 +707,7 @@
     users: [],
     setPasswordFor: null,
     devices: freshDevices(),
+    calls: freshCalls(),
   };
 
   // The device panel's state; `cards` maps a device id to its card (kept across polls, so a
@@ -656,6 +769,7 @@
       renderAudit();
       renderUsers();
       rebuildDevices();
+      rebuildCalls();
     }
     if (state.setPasswordFor) {
       $('dlg-set-password-title').textContent = t('users.setPasswordTitle', { user: state.setPasswordFor });
@@ -842,6 +956,10 @@
     stopDevices();
     state.devices = freshDevices();
     $('device-grid').replaceChildren();
+    stopCalls();
+    state.calls = freshCalls();
+    $('bridge-list').replaceChildren();
+    $('calls-updated').textContent = '';
     state.epoch += 1;
     state.user = null;
     state.csrf = null;
@@ -2150,6 +2268,344 @@
     network: buildNetwork,
   };
 
+  // ---------------------------------------------------------------- conference calls
+
+  // The "Hội nghị" block of the sessions section: each bridge, its call, and the link health.
+  // A bridge card is shaped like a device card (`dev.state`, `controls`, `parts.feedback`), so
+  // the device panel's helpers (control, actionBtn, setBusy, refreshControls, flash) serve it
+  // too, read-only roles included.
+  const CALL_POLL_MS = 1000;
+  const REFRESH_AFTER_CALL_MS = 300;
+  const CALL_STATES = ['connecting', 'connected', 'degraded', 'recovering', 'dropped', 'ended'];
+  const HEALTHS = ['green', 'amber', 'red', 'grey'];
+  const LINK_METRICS = [
+    ['loss', 'loss_percent', (v) => fmtNum(v, 1) + ' %'],
+    ['jitter', 'jitter_ms', (v) => fmtNum(v, 0) + ' ms'],
+    ['rtt', 'rtt_ms', (v) => fmtNum(v, 0) + ' ms'],
+    ['bitrate', 'bitrate_kbps', (v) => fmtNum(v, 0) + ' kbit/s'],
+    ['fps', 'fps', (v) => fmtNum(v, 0)],
+    ['mos', 'mos', (v) => fmtNum(v, 2)],
+  ];
+  // Recovery and state events are told; room chatter (who talks) is not.
+  const TOLD_EVENTS = new Set(['connected', 'degraded', 'dropped', 'recovery_step', 'recovered',
+    'ended', 'ringing', 'renegotiated']);
+  const EVENTS_SHOWN = 5;
+
+  function freshCalls() {
+    return { list: [], cards: new Map(), loaded: false, timer: null, refreshTimer: null, seq: 0,
+      updatedAt: null, stale: false, pollError: null, actionError: null };
+  }
+
+  const callsShown = () => state.user !== null && state.section === 'sessions' &&
+    document.visibilityState !== 'hidden';
+
+  function startCalls() {
+    $('calls-readonly').hidden = canCommand();
+    loadCalls();
+  }
+
+  function stopCalls() {
+    const c = state.calls;
+    clearTimeout(c.timer);
+    clearTimeout(c.refreshTimer);
+    c.timer = null;
+    c.refreshTimer = null;
+    c.seq += 1; // an answer still on its way is dropped
+  }
+
+  async function loadCalls() {
+    const c = state.calls;
+    clearTimeout(c.timer);
+    c.timer = null;
+    const seq = ++c.seq;
+    let data;
+    try {
+      data = await api('GET', '/api/v1/bridges', undefined, { background: true });
+    } catch (err) {
+      if (seq === c.seq && !err.handled) {
+        c.stale = true;
+        renderCallsUpdated();
+        // Said once, not every second while the link to the controller is down.
+        if (err.message !== c.pollError) reportError(err);
+        c.pollError = err.message;
+      }
+      return;
+    } finally {
+      if (seq === c.seq && callsShown()) c.timer = setTimeout(loadCalls, CALL_POLL_MS);
+    }
+    if (seq !== c.seq) return;
+    c.list = Array.isArray(data.bridges) ? data.bridges.filter((b) => b && b.id !== undefined) : [];
+    c.loaded = true;
+    c.updatedAt = new Date();
+    c.stale = false;
+    if (c.pollError !== null) {
+      if ($('alert').textContent === c.pollError) clearError();
+      c.pollError = null;
+    }
+    renderCalls();
+  }
+
+  function refreshCallsSoon() {
+    const c = state.calls;
+    clearTimeout(c.refreshTimer);
+    c.refreshTimer = setTimeout(() => {
+      c.refreshTimer = null;
+      if (callsShown()) loadCalls();
+    }, REFRESH_AFTER_CALL_MS);
+  }
+
+  function renderCallsUpdated() {
+    const c = state.calls;
+    const node = $('calls-updated');
+    if (!c.updatedAt) {
+      node.textContent = '';
+      return;
+    }
+    node.textContent = t(c.stale ? 'dev.stale' : 'dev.updated', { time: clockTime(c.updatedAt) });
+    node.classList.toggle('warn', c.stale);
+  }
+
+  const clockTime = (d) => `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
+
+  // Event times come as seconds since the epoch (or an ISO text): local HH:MM:SS.
+  function eventTime(at) {
+    const d = typeof at === 'number' && Number.isFinite(at) ? new Date(at * 1000) : parseTime(at);
+    return d ? { d, text: clockTime(d) } : null;
+  }
+
+  function renderCalls() {
+    const c = state.calls;
+    $('calls-loading').hidden = c.loaded;
+    $('calls-empty').hidden = !c.loaded || c.list.length > 0;
+    $('calls-readonly').hidden = canCommand();
+    renderCallsUpdated();
+    const seen = new Set();
+    const roots = [];
+    for (const bridge of c.list) {
+      const id = String(bridge.id);
+      if (seen.has(id)) continue;
+      seen.add(id);
+      let card = c.cards.get(id);
+      if (!card) {
+        card = makeBridgeCard(bridge);
+        c.cards.set(id, card);
+      }
+      updateBridgeCard(card, bridge);
+      roots.push(card.root);
+    }
+    for (const id of [...c.cards.keys()]) if (!seen.has(id)) c.cards.delete(id);
+    placeChildren($('bridge-list'), roots);
+  }
+
+  function rebuildCalls() {
+    const c = state.calls;
+    c.cards.clear();
+    $('bridge-list').replaceChildren();
+    if (c.loaded) renderCalls();
+  }
+
+  const liveCall = (bridge) => (bridge && bridge.call && typeof bridge.call === 'object' &&
+    bridge.call.state !== 'ended' ? bridge.call : null);
+
+  function makeBridgeCard(bridge) {
+    const id = String(bridge.id);
+    const title = el('h3', { id: domId('bridge-title'), className: 'device-name' });
+    const kindLine = el('p', { className: 'device-kind' });
+    const stateWord = el('span', { className: 'state-word' });
+    const stateBox = el('p', { className: 'device-state call-state', 'data-testid': 'bridge-state-' + id, role: 'status' },
+      [el('span', { className: 'dot', 'aria-hidden': 'true' }), stateWord]);
+    const feedback = el('p', { className: 'device-feedback', role: 'status', 'data-testid': 'bridge-feedback-' + id });
+    const problem = el('div', { className: 'device-problem', hidden: true });
+    const startedBy = el('p', { className: 'started-by', hidden: true });
+    const actions = el('div', { className: 'call-actions' });
+    const strip = el('div', { className: 'link-strip', 'data-testid': 'link-strip-' + id, hidden: true });
+    const events = el('div', { className: 'call-events', 'data-testid': 'bridge-events-' + id, hidden: true });
+    const root = el('article', { className: 'device-card bridge-card', 'data-testid': 'bridge-card-' + id, 'aria-labelledby': title.id }, [
+      el('header', { className: 'device-head' }, [
+        el('div', { className: 'device-title' }, [title, kindLine]),
+        el('div', { className: 'device-status' }, [stateBox, feedback]),
+      ]),
+      problem,
+      el('div', { className: 'call-main' }, [actions, startedBy]),
+      strip,
+      events,
+    ]);
+    const card = {
+      id, bridge, dev: { state: bridge.usable === false ? 'unusable' : 'usable' }, root,
+      parts: { title, kindLine, stateBox, stateWord, problem, feedback, startedBy, strip, events },
+      controls: new Set(), feedbackTimer: null,
+    };
+    const inCall = () => liveCall(card.bridge) !== null;
+    card.join = actionBtn(card, { className: 'btn-primary btn-big btn-join', testid: 'bridge-join-' + id, text: t('calls.join') },
+      (b) => callAction(card, b, 'join'), () => !inCall());
+    card.leave = actionBtn(card, { className: 'btn-big btn-leave', testid: 'bridge-leave-' + id, text: t('calls.leave') },
+      async (b) => {
+        if (!(await confirmAction(t('calls.confirmLeave'), t('calls.confirmLeaveText'), t('calls.leave')))) return;
+        await callAction(card, b, 'leave');
+      }, inCall);
+    for (const b of [card.join, card.leave]) b.setAttribute('aria-describedby', title.id);
+    actions.append(card.join, card.leave);
+    return card;
+  }
+
+  // POST join or leave; the answer is the bridge as it is now, shown at once.
+  async function callAction(card, button, action) {
+    const epoch = state.epoch;
+    const c = state.calls;
+    const wasFocused = document.activeElement === button;
+    setBusy(card, button, +1);
+    try {
+      const body = await api('POST', '/api/v1/bridges/' + encodeURIComponent(card.id) + '/' + action);
+      if (epoch !== state.epoch) return;
+      flash(card, t(action === 'join' ? 'calls.joined' : 'calls.left'), 'ok');
+      if (c.actionError && c.actionError.card === card.id) {
+        if ($('alert').textContent === c.actionError.message) clearError();
+        c.actionError = null;
+      }
+      if (body && body.id !== undefined) updateBridgeCard(card, body);
+      // The other button takes the place (and the focus) of the one pressed.
+      if (wasFocused) (action === 'join' ? card.leave : card.join).focus();
+      refreshCallsSoon();
+    } catch (err) {
+      if (epoch !== state.epoch || err.handled) return;
+      reportError(err);
+      c.actionError = { card: card.id, message: err.message };
+      flash(card, t('dev.failed'), 'error');
+      refreshCallsSoon();
+    } finally {
+      setBusy(card, button, -1);
+    }
+  }
+
+  function updateBridgeCard(card, bridge) {
+    card.bridge = bridge;
+    card.dev = { state: bridge.usable === false ? 'unusable' : 'usable' };
+    const p = card.parts;
+    const call = liveCall(bridge);
+    p.title.textContent = String(bridge.name || bridge.id);
+    const kind = label('calls.kind', bridge.kind);
+    const room = bridge.room !== undefined && bridge.room !== null && bridge.room !== ''
+      ? ' · ' + t('calls.room', { room: String(bridge.room) }) : '';
+    p.kindLine.textContent = kind + room;
+
+    let st = 'idle';
+    if (bridge.usable === false) st = 'unusable';
+    else if (call) st = CALL_STATES.includes(call.state) ? call.state : 'connecting';
+    card.root.dataset.state = st;
+    p.stateBox.dataset.state = st;
+    setText(p.stateWord, t('calls.state.' + st));
+
+    const lines = [];
+    if (bridge.usable === false) {
+      lines.push(el('p', { text: t('calls.unusable') }));
+      if (bridge.error) lines.push(el('p', { className: 'tech', text: t('dev.lastError', { error: String(bridge.error) }) }));
+    }
+    p.problem.replaceChildren(...lines);
+    p.problem.hidden = lines.length === 0;
+
+    card.join.hidden = call !== null;
+    card.leave.hidden = call === null;
+    p.startedBy.hidden = !(call && call.started_by);
+    setText(p.startedBy, call && call.started_by ? t('calls.startedBy', { user: String(call.started_by) }) : '');
+
+    renderStrip(card, call);
+    renderEvents(card, call);
+    refreshControls(card);
+  }
+
+  // Only touch text that changed: a screen reader re-reads a live region on every write.
+  function setText(node, text) {
+    if (node.textContent !== text) node.textContent = text;
+  }
+
+  function renderStrip(card, call) {
+    const strip = card.parts.strip;
+    strip.hidden = call === null;
+    if (call === null) return;
+    const health = HEALTHS.includes(call.health) ? call.health : 'grey';
+    strip.dataset.health = health;
+    const samples = (Array.isArray(call.samples) ? call.samples : [])
+      .filter((s) => s && typeof s === 'object')
+      .map((s, i) => ({ s, i }))
+      .sort((a, b) => (a.s.direction === b.s.direction ? 0 : a.s.direction === 'send' ? -1 : 1) ||
+        (a.s.kind === b.s.kind ? 0 : a.s.kind === 'audio' ? -1 : 1) || a.i - b.i)
+      .map(({ s }) => s);
+
+    const bar = el('p', { className: 'link-bar', 'data-testid': 'link-health-' + card.id }, [
+      el('span', { className: 'link-swatch', 'aria-hidden': 'true' }),
+      el('span', { className: 'link-word', text: t('link.health.' + health) }),
+    ]);
+    const parts = [bar];
+    if (!samples.length) {
+      parts.push(el('p', { className: 'empty', text: t('link.noSamples') }));
+    } else {
+      const seen = new Map();
+      const columns = samples.map((s) => {
+        const key = `${s.direction}-${s.kind}`;
+        const n = (seen.get(key) || 0) + 1;
+        seen.set(key, n);
+        const head = `${label('link', s.direction)} · ${label('link', s.kind)}` + (n > 1 ? ` ${n}` : '');
+        return { s, key, n, head };
+      });
+      const headRow = el('tr', null, [el('th', { scope: 'col', text: t('link.metric') }),
+        ...columns.map((col) => el('th', { scope: 'col', className: 'num', text: col.head }))]);
+      const rows = LINK_METRICS.map(([name, field, format]) => {
+        const th = el('th', { scope: 'row', text: t('link.' + name) });
+        if (name === 'mos') th.title = t('link.mosHint');
+        return el('tr', { dataset: { metric: name } }, [th, ...columns.map((col) => {
+          // Audio has no frames to count: its "fps" is packets per second, not for the officer.
+          const v = name === 'fps' && col.s.kind === 'audio' ? null : num(col.s[field]);
+          return el('td', {
+            className: 'num',
+            'data-testid': col.n === 1 ? `link-${name}-${card.id}-${col.key}` : undefined,
+            text: v === null ? t('common.none') : format(v),
+          });
+        })]);
+      });
+      parts.push(el('div', { className: 'table-wrap' }, [
+        el('table', { className: 'data compact link-table' }, [el('thead', null, [headRow]), el('tbody', null, rows)]),
+      ]));
+    }
+    strip.replaceChildren(...parts);
+  }
+
+  function eventText(e) {
+    const data = e.data && typeof e.data === 'object' ? e.data : {};
+    const name = String(e.name);
+    if (name === 'connected' && data.after === 'degraded') return t('events.connectedAgain');
+    if (name === 'recovery_step') {
+      const n = num(data.attempt) ?? '?';
+      const delay = num(data.delay);
+      return delay === null ? t('events.recovery_step', { n }) : t('events.recovery_stepDelay', { n, s: fmtNum(delay, 1) });
+    }
+    if (name === 'recovered') {
+      const s = num(data.downtime_s) ?? num(data.outage_s);
+      return s === null ? t('events.recovered') : t('events.recoveredAfter', { s: fmtNum(s, 1) });
+    }
+    return t('events.' + name);
+  }
+
+  function renderEvents(card, call) {
+    const box = card.parts.events;
+    const events = call && Array.isArray(call.events)
+      ? call.events.filter((e) => e && TOLD_EVENTS.has(e.name)).slice(-EVENTS_SHOWN).reverse() : [];
+    box.hidden = call === null;
+    if (call === null) return;
+    const items = events.map((e) => {
+      const at = eventTime(e.at);
+      const data = e.data && typeof e.data === 'object' ? e.data : {};
+      const li = el('li', { dataset: { event: String(e.name) } }, [
+        el('time', { datetime: at ? at.d.toISOString() : undefined, text: at ? at.text : t('common.none') }),
+        el('span', { text: eventText(e) }),
+      ]);
+      if (data.reason) li.title = String(data.reason); // technical, for the technician
+      return li;
+    });
+    box.replaceChildren(
+      el('h4', { text: t('events.heading') }),
+      items.length ? el('ol', { className: 'event-list' }, items) : el('p', { className: 'empty', text: t('events.none') }));
+  }
+
   // ---------------------------------------------------------------- dialogs
 
   function openDialog(dlg) {
@@ -2301,11 +2757,17 @@
     $('audit-more').addEventListener('click', () => loadAudit(true));
     $('user-add-form').addEventListener('submit', addUser);
     window.addEventListener('hashchange', () => route(true));
-    // Poll devices only while someone can see them.
+    // Poll devices and calls only while someone can see them.
     document.addEventListener('visibilitychange', () => {
-      if (!state.user || state.section !== 'devices') return;
-      if (document.visibilityState === 'hidden') stopDevices();
-      else loadDevices();
+      if (!state.user) return;
+      const hidden = document.visibilityState === 'hidden';
+      if (state.section === 'devices') {
+        if (hidden) stopDevices();
+        else loadDevices();
+      } else if (state.section === 'sessions') {
+        if (hidden) stopCalls();
+        else loadCalls();
+      }
     });
     // Letting go of a key or the mouse outside the page must still stop a moving camera.
     window.addEventListener('blur', haltAllMotion);
