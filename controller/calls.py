@@ -102,7 +102,14 @@ def spec_from_config(cfg: BridgeConfig) -> BridgeSpec:
         elif key != "ice_servers":
             options[key] = value
     ice = cfg.options.get("ice_servers", [])
-    ice_servers = [dict(server) for server in ice] if isinstance(ice, list) else []
+    ice_servers = [dict(server) for server in ice if isinstance(server, dict)] \
+        if isinstance(ice, list) else []
+    turn_secret = secrets.pop("turn_credential", None)
+    if turn_secret is not None:
+        # TURN servers take their password from the secret file, never from the config.
+        for server in ice_servers:
+            if "username" in server and "credential" not in server:
+                server["credential"] = turn_secret
     return BridgeSpec(id=cfg.id, kind=cfg.kind, url=cfg.url, room=cfg.room, name=cfg.name,
                       options=options, secrets=secrets, ice_servers=ice_servers)
 
