@@ -27,6 +27,7 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
+from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
 
 from media.bridges.base import (
@@ -50,6 +51,7 @@ _log = logging.getLogger(__name__)
 
 PLUGIN = "janus.plugin.videoroom"
 CLOCK_RATES = {"audio": 48000, "video": 90000}
+DATA_LABEL = "diemcau"
 
 
 @dataclass
@@ -166,6 +168,7 @@ class _Subscription:
     pc: RTCPeerConnection
     started_at: float
     counters: dict[str, _Counted] = field(default_factory=dict)
+    tracks: dict[str, MediaStreamTrack] = field(default_factory=dict)  # received, by kind
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     channels: list[RTCDataChannel] = field(default_factory=list)
 
@@ -193,6 +196,9 @@ class JanusCall(Call):
         self.pc: RTCPeerConnection | None = None
         self.channel: RTCDataChannel | None = None
         self.subscriptions: dict[int, _Subscription] = {}
+        # Received tracks are read through this relay: the counters and any playout each
+        # get every frame (two readers of one track would split its frames between them).
+        self._relay = MediaRelay()
         self._sent: dict[str, _CountingTrack] = {}
         self._close_sources: Callable[[], None] = _nothing
         self._wake = asyncio.Event()
@@ -237,6 +243,12 @@ class JanusCall(Call):
     def remote_feeds(self) -> dict[int, str]:
         """Feeds we receive: id → display name."""
         return {feed: sub.display for feed, sub in self.subscriptions.items()}
+
+    def remote_tracks(self) -> Sequence[MediaStreamTrack]:
+        """New relays of the received tracks, feed by feed in subscription order."""
+        return [self._relay.subscribe(track, buffered=False)
+                for sub in list(self.subscriptions.values()) for track in sub.tracks.values()
+                if track.readyState == "live"]
 
     def frames_received(self, kind: str = "video") -> int:
         """Frames decoded from every subscribed feed since the current (re)join."""
@@ -323,7 +335,7 @@ class JanusCall(Call):
                       "video": _CountingTrack(opened.video)}
         pc.addTrack(self._sent["audio"])
         pc.addTrack(self._sent["video"])
-        self.channel = pc.createDataChannel("diemcau")
+        self.channel = pc.createDataChannel(DATA_LABEL)
         await pc.setLocalDescription(await pc.createOffer())
         offer = pc.localDescription
         _, jsep = await self.publisher.message(
@@ -376,6 +388,14 @@ class JanusCall(Call):
             if self.options.secret:
                 require_encrypted(jsep["sdp"])
             await pc.setRemoteDescription(RTCSessionDescription(sdp=jsep["sdp"], type="offer"))
+            if any(line.startswith("m=application") for line in jsep["sdp"].splitlines()):
+                # Janus relays a publisher's data to a subscriber only once a channel has
+                # opened on the subscriber's PeerConnection (VideoRoom's data_ready, logged
+                # "Data channel available"); it never opens the first one itself, so without
+                # this channel it drops everything (janus.js opens one for the same reason).
+                # Janus 1.x then opens its own channel labelled with the publisher's feed id
+                # and relays on it ("datachannel" event); we also listen on ours.
+                self._on_channel(sub, pc.createDataChannel(DATA_LABEL))
             await pc.setLocalDescription(_passive(await pc.createAnswer()))
             answer = pc.localDescription
             await handle.message({"request": "start", "room": self.bridge.spec.room},
@@ -390,12 +410,14 @@ class JanusCall(Call):
 
     def _consume(self, sub: _Subscription, track: MediaStreamTrack) -> None:
         counter = sub.counters.setdefault(track.kind, _Counted())
+        sub.tracks[track.kind] = track
         loop = asyncio.get_running_loop()
+        relayed = self._relay.subscribe(track, buffered=False)
 
         async def pump() -> None:
             while True:
                 try:
-                    frame = await track.recv()
+                    frame = await relayed.recv()
                 except MediaStreamError:
                     return
                 counter.add(frame, loop.time())

@@ -82,8 +82,6 @@ async def test_two_sites_see_and_hear_each_other(bridge: JanusVideoRoomBridge) -
     await a.leave()
 
 
-@pytest.mark.xfail(reason="Janus 1.1.2 does not relay aiortc publisher data yet; under study",
-                   strict=False)
 async def test_data_channel_round_trip(bridge: JanusVideoRoomBridge) -> None:
     a = await bridge.join(JoinOptions(display="xa-a"))
     b = await bridge.join(JoinOptions(display="xa-b"))
