@@ -313,6 +313,21 @@ async def bridge_leave(request: web.Request) -> web.Response:
                                          actor=session_of(request).user.username))
 
 
+async def bridge_playout(request: web.Request) -> web.Response:
+    """Answer the console's WebRTC offer with the conference the call receives."""
+    body = await json_body(request)
+    only_fields(body, {"sdp", "type"})
+    sdp = field_str(body, "sdp", max_len=MAX_SDP)
+    kind = field_str(body, "type", max_len=16)
+    if kind != "offer":
+        raise InputError("Trường 'type' phải là 'offer'.", code="bad_field")
+    answer = await _ctx(request).calls.watch(request.match_info["bridge_id"], sdp or "", kind)
+    return json_ok(answer)
+
+
+MAX_SDP: Final = 64 * 1024
+
+
 # -- schemas ----------------------------------------------------------------------------------
 
 _USER_SCHEMA: Final = {
@@ -351,6 +366,12 @@ _CREDENTIALS: Final = {
     "type": "object", "required": ["username", "password"], "additionalProperties": False,
     "properties": {"username": {"type": "string", "maxLength": 64},
                    "password": {"type": "string", "maxLength": 1024}},
+}
+
+_SDP_SCHEMA: Final = {
+    "type": "object", "required": ["sdp", "type"], "additionalProperties": False,
+    "properties": {"sdp": {"type": "string", "maxLength": MAX_SDP},
+                   "type": {"type": "string", "enum": ["offer", "answer"]}},
 }
 
 ROUTES: Final[tuple[Route, ...]] = (
@@ -433,6 +454,9 @@ ROUTES: Final[tuple[Route, ...]] = (
                                            "description": "all, none, or one feed id"}}}),
     Route("POST", "/api/v1/bridges/{bridge_id}/leave", bridge_leave,
           "Hang up the bridge's call (audited)", roles=OPERATORS, tag="calls"),
+    Route("POST", "/api/v1/bridges/{bridge_id}/playout", bridge_playout,
+          "Watch the conference: answer a WebRTC offer with the received media",
+          tag="calls", request=_SDP_SCHEMA, response=_SDP_SCHEMA),
 )
 
 __all__ = ["ALL_ROLES", "ROUTES"]

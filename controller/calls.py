@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from controller.audit import AuditLog
 from controller.config import BridgeConfig, SiteConfig
-from controller.errors import ConflictError, DiemcauError, NotFoundError
+from controller.errors import ConflictError, DiemcauError, InputError, NotFoundError
 from controller.store import Store
 from controller.tasks import TaskSupervisor
 from media.bridges.base import (
@@ -33,6 +33,13 @@ from media.bridges.base import (
     MediaTimeoutError,
 )
 from media.bridges.registry import build_bridge
+from media.playout import (
+    BadOfferError,
+    NoRemoteMediaError,
+    Playout,
+    PlayoutClosedError,
+    TooManyViewersError,
+)
 from media.stats import LinkSample
 from monitoring.metrics import SiteMetrics
 
@@ -125,6 +132,7 @@ class ManagedBridge:
     call_started_by: str = ""
     samples: list[LinkSample] = field(default_factory=list)
     events: list[CallEvent] = field(default_factory=list)
+    playout: Playout | None = None  # browsers watching the call, made on the first watch
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -252,10 +260,42 @@ class CallService:
             await self._hang_up(managed, "left", actor=actor)
         return self.describe(bridge_id)
 
+    # -- playout --------------------------------------------------------------------------
+
+    async def watch(self, bridge_id: str, sdp: str, kind: str) -> dict[str, str]:
+        """Answer a console browser's offer with the call's received media (not audited)."""
+        managed = self._managed(bridge_id)
+        call = managed.call
+        if call is None or call.state == CallState.ENDED:
+            raise ConflictError(f"Không có cuộc gọi nào trên {managed.name}.", code="not_joined")
+        if managed.playout is None or managed.playout.call is not call:
+            managed.playout = Playout(call)
+        try:
+            answer = await managed.playout.answer(sdp, kind)
+        except BadOfferError as exc:
+            error = InputError("Trình duyệt gửi yêu cầu xem không hợp lệ.", code=exc.code)
+            error.detail = exc.message
+            raise error from exc
+        except NoRemoteMediaError as exc:
+            raise CallError(f"Chưa nhận được hình ảnh, âm thanh nào từ {managed.name}.",
+                            code=exc.code, status=409, detail=exc.message) from exc
+        except PlayoutClosedError as exc:
+            raise CallError(f"Cuộc gọi trên {managed.name} đã kết thúc.", code="not_joined",
+                            status=409, detail=exc.message) from exc
+        except TooManyViewersError as exc:
+            raise CallError("Đã có quá nhiều màn hình đang xem hội nghị này.", code=exc.code,
+                            status=409, detail=exc.message) from exc
+        except MediaError as exc:
+            raise translate(exc, managed.name) from exc
+        return {"sdp": answer.sdp, "type": answer.type}
+
     async def _hang_up(self, managed: ManagedBridge, reason: str, *, actor: str) -> None:
         call = managed.call
         if call is None:
             return
+        if managed.playout is not None:
+            playout, managed.playout = managed.playout, None
+            await playout.close()
         try:
             await asyncio.wait_for(call.leave(), 10.0)
         except (MediaError, OSError, TimeoutError) as exc:

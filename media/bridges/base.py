@@ -12,9 +12,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from media.stats import LinkSample
+
+if TYPE_CHECKING:
+    from aiortc.mediastreams import MediaStreamTrack
 
 _log = logging.getLogger(__name__)
 
@@ -150,6 +153,16 @@ class Call(ABC):
     @abstractmethod
     async def stats(self) -> Sequence[LinkSample]:
         """One sample per direction and media kind, for the last interval."""
+
+    def remote_tracks(self) -> Sequence[MediaStreamTrack]:
+        """The received audio and video now, chosen feed first; empty when none.
+
+        Each call gives new relays of the received tracks (``MediaRelay().subscribe``), so
+        a reader never takes frames from the call's own counting; the caller owns them and
+        stops them when done (a PeerConnection sending one stops it as it closes). They end
+        when the call rebuilds its connections.
+        """
+        return ()
 
     def describe(self) -> dict[str, Any]:
         """JSON-able state for the API."""

@@ -282,7 +282,7 @@ class SipCall(Call):
     def __init__(self, bridge: SipBridge, options: JoinOptions,
                  tracks: Sequence[MediaStreamTrack]) -> None:
         super().__init__(secrets.token_hex(8), bridge.id)
-        self.remote_tracks: list[MediaStreamTrack] = []  # the current session's
+        self.received_tracks: list[MediaStreamTrack] = []  # the current session's
         self._bridge = bridge
         self._settings = bridge.settings
         self._options = options
@@ -318,7 +318,7 @@ class SipCall(Call):
 
     async def _establish(self) -> None:
         """One session from scratch: connection, registration, PeerConnection, dialog."""
-        self.remote_tracks.clear()
+        self.received_tracks.clear()
         self._previous.clear()
         self._remote_sdp = ""
         self._conn = conn = await self._bridge._connect()
@@ -328,7 +328,7 @@ class SipCall(Call):
         config = RTCConfiguration(iceServers=[RTCIceServer(**dict(server))
                                               for server in self._bridge.spec.ice_servers])
         self._pc = pc = RTCPeerConnection(config)
-        pc.on("track", self.remote_tracks.append)
+        pc.on("track", self.received_tracks.append)
 
         def on_state() -> None:
             self._on_connection_state(pc)
@@ -683,6 +683,11 @@ class SipCall(Call):
             self._ended.set()
 
     # -- statistics ------------------------------------------------------------
+
+    def remote_tracks(self) -> Sequence[MediaStreamTrack]:
+        """New relays of the current session's received tracks (audio; video if offered)."""
+        return [self._relay.subscribe(track, buffered=False) for track in self.received_tracks
+                if track.readyState == "live"]
 
     async def stats(self) -> Sequence[LinkSample]:
         """Per-direction audio/video samples from aiortc's getStats."""

@@ -39,6 +39,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/api/v1/bridges/{bridge_id}"): ANY,
     ("POST", "/api/v1/bridges/{bridge_id}/join"): frozenset({"operator", "chair"}),
     ("POST", "/api/v1/bridges/{bridge_id}/leave"): frozenset({"operator", "chair"}),
+    ("POST", "/api/v1/bridges/{bridge_id}/playout"): ANY,
 }
 
 

@@ -81,8 +81,8 @@ async def call(baresip: Baresip, in_lab_netns: LabNetns) -> AsyncIterator[SipCal
 
 async def test_audio_flows_both_ways_then_bye(call: SipCall, baresip: Baresip) -> None:
     assert call.state is CallState.CONNECTED
-    assert call.remote_tracks, "baresip's audio track never arrived"
-    samples, rate = await first_channel(call.remote_tracks[0], 1.5)
+    assert call.received_tracks, "baresip's audio track never arrived"
+    samples, rate = await first_channel(call.received_tracks[0], 1.5)
     tail = samples[len(samples) // 3:]  # past the decoder's start-up
     wanted = goertzel(tail, rate, SINE_HZ)
     others = [goertzel(tail, rate, f) for f in (250.0, 700.0, TONE_HZ, 1500.0)]
@@ -137,7 +137,7 @@ async def test_reinvite_from_the_bridge_keeps_the_call(call: SipCall, baresip: B
     assert call.state is CallState.CONNECTED
     assert "488" not in baresip.log()
     assert "dropped" not in [e.name for e in events]
-    frame = await asyncio.wait_for(call.remote_tracks[0].recv(), 2)
+    frame = await asyncio.wait_for(call.received_tracks[0].recv(), 2)
     assert isinstance(frame, AudioFrame)
     assert frame.samples > 0
 

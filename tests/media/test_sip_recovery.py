@@ -181,7 +181,7 @@ async def test_call_recovers_after_baresip_restart(tcp_call: SipCall, baresip: B
     events: list[CallEvent] = []
     call.subscribe(events.append)
     call_id, sip_call_id = call.id, call.describe()["sip_call_id"]
-    assert await hears_sine(call.remote_tracks[0])
+    assert await hears_sine(call.received_tracks[0])
 
     await kill(baresip)
     dropped = await wait_event(events, "dropped", 5)
@@ -208,8 +208,8 @@ async def test_call_recovers_after_baresip_restart(tcp_call: SipCall, baresip: B
             ["dropped"] + ["recovery_step"] * len(steps) + ["recovered"])
 
         # audio flows again both ways: baresip's sine reaches us, our tone reaches it
-        assert call.remote_tracks, "no audio track on the rebuilt connection"
-        assert await hears_sine(call.remote_tracks[0])
+        assert call.received_tracks, "no audio track on the rebuilt connection"
+        assert await hears_sine(call.received_tracks[0])
         await call.stats()
         await asyncio.sleep(1.0)
         sent = {(s.direction, s.kind): s for s in await call.stats()}[("send", "audio")]

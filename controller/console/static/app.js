@@ -307,6 +307,16 @@
       'calls.state.dropped': 'Mất kết nối',
       'calls.state.ended': 'Đã kết thúc',
       'calls.state.unusable': 'Không dùng được',
+      'calls.watch': 'Xem hội nghị',
+      'calls.watchStop': 'Dừng xem',
+      'calls.unmute': 'Bật tiếng',
+      'calls.mute': 'Tắt tiếng',
+      'calls.fullscreen': 'Toàn màn hình',
+      'calls.playoutTitle': 'Hình ảnh hội nghị',
+      'calls.playoutConnecting': 'Đang mở hình ảnh hội nghị…',
+      'calls.playoutPlaying': 'Đang phát. Tiếng đang tắt; bấm “Bật tiếng” để nghe.',
+      'calls.playoutPlayingSound': 'Đang phát có tiếng.',
+      'calls.playoutFailed': 'Không mở được hình ảnh hội nghị trên máy này. Bấm “Xem hội nghị” để thử lại.',
       'link.heading': 'Đường truyền',
       'link.health.green': 'Đường truyền tốt',
       'link.health.amber': 'Đường truyền tạm được',
@@ -641,6 +651,16 @@
       'calls.state.dropped': 'Disconnected',
       'calls.state.ended': 'Ended',
       'calls.state.unusable': 'Unusable',
+      'calls.watch': 'Watch the conference',
+      'calls.watchStop': 'Stop watching',
+      'calls.unmute': 'Sound on',
+      'calls.mute': 'Sound off',
+      'calls.fullscreen': 'Full screen',
+      'calls.playoutTitle': 'Conference picture',
+      'calls.playoutConnecting': 'Opening the conference picture…',
+      'calls.playoutPlaying': 'Playing. Sound is off; press “Sound on” to hear it.',
+      'calls.playoutPlayingSound': 'Playing with sound.',
+      'calls.playoutFailed': 'Could not open the conference picture on this computer. Press “Watch the conference” to try again.',
       'link.heading': 'Link',
       'link.health.green': 'Good link',
       'link.health.amber': 'Fair link',
@@ -682,7 +702,7 @@
   const SECTIONS = [
     { id: 'overview', load: () => loadSite() },
     { id: 'devices', load: () => startDevices(), unload: () => stopDevices() },
-    { id: 'sessions', load: () => startCalls(), unload: () => stopCalls() },
+    { id: 'sessions', load: () => startCalls(), unload: () => { stopCalls(); stopPlayout(); } },
     { id: 'incidents' },
     { id: 'reports' },
     { id: 'audit', roles: ['admin', 'auditor'], load: () => loadAudit(false) },
@@ -708,6 +728,7 @@
     setPasswordFor: null,
     devices: freshDevices(),
     calls: freshCalls(),
+    playout: null, // { card, pc }: the conference this page is playing
   };
 
   // The device panel's state; `cards` maps a device id to its card (kept across polls, so a
@@ -957,6 +978,7 @@
     state.devices = freshDevices();
     $('device-grid').replaceChildren();
     stopCalls();
+    stopPlayout();
     state.calls = freshCalls();
     $('bridge-list').replaceChildren();
     $('calls-updated').textContent = '';
@@ -2398,6 +2420,7 @@
   }
 
   function rebuildCalls() {
+    stopPlayout();
     const c = state.calls;
     c.cards.clear();
     $('bridge-list').replaceChildren();
@@ -2420,6 +2443,7 @@
     const actions = el('div', { className: 'call-actions' });
     const strip = el('div', { className: 'link-strip', 'data-testid': 'link-strip-' + id, hidden: true });
     const events = el('div', { className: 'call-events', 'data-testid': 'bridge-events-' + id, hidden: true });
+    const player = makePlayer(id);
     const root = el('article', { className: 'device-card bridge-card', 'data-testid': 'bridge-card-' + id, 'aria-labelledby': title.id }, [
       el('header', { className: 'device-head' }, [
         el('div', { className: 'device-title' }, [title, kindLine]),
@@ -2427,13 +2451,14 @@
       ]),
       problem,
       el('div', { className: 'call-main' }, [actions, startedBy]),
+      player.root,
       strip,
       events,
     ]);
     const card = {
       id, bridge, dev: { state: bridge.usable === false ? 'unusable' : 'usable' }, root,
       parts: { title, kindLine, stateBox, stateWord, problem, feedback, startedBy, strip, events },
-      controls: new Set(), feedbackTimer: null,
+      controls: new Set(), feedbackTimer: null, player,
     };
     const inCall = () => liveCall(card.bridge) !== null;
     card.join = actionBtn(card, { className: 'btn-primary btn-big btn-join', testid: 'bridge-join-' + id, text: t('calls.join') },
@@ -2444,7 +2469,15 @@
         await callAction(card, b, 'leave');
       }, inCall);
     for (const b of [card.join, card.leave]) b.setAttribute('aria-describedby', title.id);
-    actions.append(card.join, card.leave);
+    // Watching changes nothing in the call: every role may, so it is not a guarded control.
+    card.watch = el('button', { type: 'button', className: 'btn btn-big btn-watch', 'data-testid': 'bridge-watch-' + id, text: t('calls.watch'), hidden: true });
+    card.watch.setAttribute('aria-describedby', title.id);
+    card.watch.addEventListener('click', () => {
+      if (state.playout && state.playout.card === card) stopPlayout();
+      else startPlayout(card);
+    });
+    player.stop.addEventListener('click', () => stopPlayout());
+    actions.append(card.join, card.leave, card.watch);
     return card;
   }
 
@@ -2508,6 +2541,9 @@
     p.startedBy.hidden = !(call && call.started_by);
     setText(p.startedBy, call && call.started_by ? t('calls.startedBy', { user: String(call.started_by) }) : '');
 
+    const watching = state.playout !== null && state.playout.card === card;
+    if (call === null && watching) stopPlayout();
+    card.watch.hidden = !(call && WATCHABLE.includes(call.state)) && !(call && watching);
     renderStrip(card, call);
     renderEvents(card, call);
     refreshControls(card);
@@ -2604,6 +2640,115 @@
     box.replaceChildren(
       el('h4', { text: t('events.heading') }),
       items.length ? el('ol', { className: 'event-list' }, items) : el('p', { className: 'empty', text: t('events.none') }));
+  }
+
+  // ---------------------------------------------------------------- playout
+
+  // The conference as this site receives it, relayed by the controller over a local
+  // WebRTC connection: the room PC driving the projector needs nothing but this page.
+  const WATCHABLE = ['connected', 'degraded'];
+  const ICE_GATHER_MS = 3000;
+
+  function makePlayer(id) {
+    const video = el('video', { className: 'playout-video', 'data-testid': 'playout-video-' + id, autoplay: true, playsinline: true });
+    video.muted = true; // browsers refuse to autoplay with sound
+    const status = el('p', { className: 'playout-status', role: 'status', 'data-testid': 'playout-status-' + id });
+    const sound = el('button', { type: 'button', className: 'btn', 'data-testid': 'playout-sound-' + id, text: t('calls.unmute') });
+    const full = el('button', { type: 'button', className: 'btn', 'data-testid': 'playout-fullscreen-' + id, text: t('calls.fullscreen') });
+    const stop = el('button', { type: 'button', className: 'btn', 'data-testid': 'playout-stop-' + id, text: t('calls.watchStop') });
+    const screen = el('div', { className: 'playout-screen' }, [video]);
+    const root = el('section', { className: 'playout', 'data-testid': 'playout-' + id, hidden: true, 'aria-label': t('calls.playoutTitle') }, [
+      screen, el('div', { className: 'playout-bar' }, [sound, full, stop, status]),
+    ]);
+    const player = { root, video, status, sound, full, stop, screen };
+    sound.addEventListener('click', () => {
+      video.muted = !video.muted;
+      if (!video.muted) video.play().catch(() => { video.muted = true; renderPlayer(player); });
+      renderPlayer(player);
+    });
+    full.addEventListener('click', () => {
+      if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+      else if (screen.requestFullscreen) screen.requestFullscreen().catch(() => {});
+    });
+    return player;
+  }
+
+  function renderPlayer(player, phase) {
+    if (phase) player.phase = phase;
+    player.sound.textContent = t(player.video.muted ? 'calls.unmute' : 'calls.mute');
+    player.sound.setAttribute('aria-pressed', player.video.muted ? 'false' : 'true');
+    const key = player.phase === 'playing' ? (player.video.muted ? 'calls.playoutPlaying' : 'calls.playoutPlayingSound')
+      : player.phase === 'failed' ? 'calls.playoutFailed' : 'calls.playoutConnecting';
+    player.status.textContent = t(key);
+    player.root.dataset.phase = player.phase || 'connecting';
+  }
+
+  function iceGathered(pc) {
+    if (pc.iceGatheringState === 'complete') return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ICE_GATHER_MS);
+      pc.addEventListener('icegatheringstatechange', () => {
+        if (pc.iceGatheringState === 'complete') {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+  }
+
+  async function startPlayout(card) {
+    stopPlayout();
+    const player = card.player;
+    const pc = new RTCPeerConnection({ iceServers: [] });
+    const stream = new MediaStream();
+    const session = { card, pc };
+    state.playout = session;
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    pc.addTransceiver('audio', { direction: 'recvonly' });
+    pc.addEventListener('track', (e) => stream.addTrack(e.track));
+    pc.addEventListener('connectionstatechange', () => {
+      if (state.playout !== session) return;
+      if (pc.connectionState === 'connected') renderPlayer(player, 'playing');
+      else if (pc.connectionState === 'failed') renderPlayer(player, 'failed');
+    });
+    player.video.muted = true;
+    player.video.srcObject = stream;
+    player.root.hidden = false;
+    card.watch.textContent = t('calls.watchStop');
+    card.watch.setAttribute('aria-pressed', 'true');
+    renderPlayer(player, 'connecting');
+    try {
+      await pc.setLocalDescription(await pc.createOffer());
+      await iceGathered(pc);
+      if (state.playout !== session) return;
+      const answer = await api('POST', '/api/v1/bridges/' + encodeURIComponent(card.id) + '/playout',
+        { sdp: pc.localDescription.sdp, type: 'offer' });
+      if (state.playout !== session) return;
+      await pc.setRemoteDescription({ type: 'answer', sdp: String(answer.sdp) });
+    } catch (err) {
+      if (state.playout !== session) return;
+      renderPlayer(player, 'failed');
+      pc.close();
+      if (err instanceof ApiError) reportError(err);
+      else console.warn('playout', err);
+    }
+  }
+
+  function stopPlayout() {
+    const session = state.playout;
+    if (!session) return;
+    state.playout = null;
+    session.pc.close();
+    const { card } = session;
+    const player = card.player;
+    if (document.fullscreenElement === player.screen) document.exitFullscreen().catch(() => {});
+    player.video.srcObject = null;
+    player.root.hidden = true;
+    player.phase = null;
+    card.watch.textContent = t('calls.watch');
+    card.watch.setAttribute('aria-pressed', 'false');
+    const call = liveCall(card.bridge);
+    card.watch.hidden = !(call && WATCHABLE.includes(call.state));
   }
 
   // ---------------------------------------------------------------- dialogs
