@@ -57,11 +57,15 @@ _DEVICE_KEYS: Final[dict[str, frozenset[str]]] = {
     "mixer-tcp": frozenset({"host", "port", "dialect", "channels"}),
 }
 _BRIDGE_KEYS: Final[dict[str, frozenset[str]]] = {
-    "janus-videoroom": frozenset({"url", "room", "pin_file", "token_file", "display"}),
-    "whip": frozenset({"url", "whep_url", "token_file"}),
-    "sip": frozenset(
-        {"url", "registrar", "username", "password_file", "transport", "gateway_url"}
-    ),
+    "janus-videoroom": frozenset({
+        "url", "room", "pin_file", "token_file", "api_token_file", "api_secret_file",
+        "display", "keepalive", "request_timeout", "media_timeout", "recovery_base",
+        "recovery_cap", "recovery_jitter"}),
+    "whip": frozenset({"url", "whep_url", "whep_mode", "token_file"}),
+    "sip": frozenset({
+        "url", "registrar", "username", "password_file", "transport", "proxy", "gateway_url",
+        "srtp", "keepalive", "register_expires", "answer_timeout", "recovery_initial",
+        "recovery_max"}),
 }
 _BRIDGE_COMMON: Final = frozenset({"id", "name", "kind", "ice_servers", "turn_credential_file"})
 

@@ -56,6 +56,7 @@ from media.bridges.base import (
     MediaNegotiationError,
     MediaTimeoutError,
 )
+from media.bridges.sip_gateway import JanusSipGatewayCall
 from media.sip.dialog import (
     ALLOW,
     Dialog,
@@ -226,10 +227,25 @@ class SipBridge(Bridge):
         self._ssl_context = ssl_context
         self._clock = clock
         self._calls: set[SipCall] = set()
+        self._gateway_calls: set[JanusSipGatewayCall] = set()
 
-    async def join(self, options: JoinOptions) -> SipCall:
-        """Register (when configured), INVITE the conference and wait for media."""
+    async def join(self, options: JoinOptions) -> SipCall | JanusSipGatewayCall:
+        """Register (when configured), INVITE the conference and wait for media.
+
+        With the option ``gateway_url`` the call goes through a Janus SIP plugin gateway
+        instead (`media.bridges.sip_gateway`): for plain-RTP MCUs.
+        """
         tracks = list(self._track_factory(options))
+        if self.spec.options.get("gateway_url"):
+            gateway = JanusSipGatewayCall(self.spec, options, tracks, clock=self._clock,
+                                          on_ended=self._gateway_calls.discard)
+            self._gateway_calls.add(gateway)
+            try:
+                await gateway.start()
+            except BaseException:
+                await gateway.leave()
+                raise
+            return gateway
         call = SipCall(self, options, tracks)
         self._calls.add(call)
         try:
@@ -259,7 +275,7 @@ class SipBridge(Bridge):
 
     async def close(self) -> None:
         """Hang up every call this bridge still holds."""
-        for call in list(self._calls):
+        for call in [*self._calls, *self._gateway_calls]:
             await call.leave()
         self._calls.clear()
 

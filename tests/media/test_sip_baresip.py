@@ -73,6 +73,7 @@ def sip_bridge(uri: str, **options: object) -> SipBridge:
 @pytest.fixture
 async def call(baresip: Baresip, in_lab_netns: LabNetns) -> AsyncIterator[SipCall]:
     call = await sip_bridge(baresip.conference_uri).join(JoinOptions(display="Xã Hoàng Hợp"))
+    assert isinstance(call, SipCall)
     try:
         yield call
     finally:

@@ -169,6 +169,7 @@ async def tcp_call(baresip: Baresip, in_lab_netns: LabNetns) -> AsyncIterator[Si
     # (over UDP it is ICE consent or the OPTIONS keepalive timing out, ~30 s).
     bridge = sip_bridge(baresip.conference_uri, transport="tcp", answer_timeout=5)
     call = await bridge.join(JoinOptions(display="Xã Hoàng Hợp"))
+    assert isinstance(call, SipCall)
     try:
         yield call
     finally:
