@@ -2543,6 +2543,8 @@
 
     const watching = state.playout !== null && state.playout.card === card;
     if (call === null && watching) stopPlayout();
+    // After the call rebuilt its connections, the relayed picture is new: attach to it again.
+    else if (watching && latestRecovery(call) > state.playout.since) startPlayout(card, true);
     card.watch.hidden = !(call && WATCHABLE.includes(call.state)) && !(call && watching);
     renderStrip(card, call);
     renderEvents(card, call);
@@ -2696,12 +2698,21 @@
     });
   }
 
-  async function startPlayout(card) {
+  function latestRecovery(call) {
+    let latest = 0;
+    for (const e of (call && call.events) || []) {
+      if (e.name === 'recovered' && Number(e.at) > latest) latest = Number(e.at);
+    }
+    return latest;
+  }
+
+  async function startPlayout(card, restart = false) {
+    const keepSound = restart && !card.player.video.muted;
     stopPlayout();
     const player = card.player;
     const pc = new RTCPeerConnection({ iceServers: [] });
     const stream = new MediaStream();
-    const session = { card, pc };
+    const session = { card, pc, since: latestRecovery(liveCall(card.bridge)) };
     state.playout = session;
     pc.addTransceiver('video', { direction: 'recvonly' });
     pc.addTransceiver('audio', { direction: 'recvonly' });
@@ -2711,7 +2722,7 @@
       if (pc.connectionState === 'connected') renderPlayer(player, 'playing');
       else if (pc.connectionState === 'failed') renderPlayer(player, 'failed');
     });
-    player.video.muted = true;
+    player.video.muted = !keepSound;
     player.video.srcObject = stream;
     player.root.hidden = false;
     card.watch.textContent = t('calls.watchStop');
