@@ -128,8 +128,11 @@ class DevicePoller:
 
     async def poll_once(self) -> None:
         """One poll, its outcome fed to the state."""
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+        # lands as the poll finishes, and the poller would then never stop.
         try:
-            readings = await asyncio.wait_for(self._poll(), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                readings = await self._poll()
         except asyncio.CancelledError:
             raise
         except TimeoutError:
@@ -148,6 +151,7 @@ class DevicePoller:
             if delay > 0:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
                 continue
             await self.poll_once()

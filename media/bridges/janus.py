@@ -564,8 +564,10 @@ class JanusCall(Call):
         while True:
             deadline = self.recovery.next_deadline()
             wait = 1.0 if deadline is None else max(0.0, min(1.0, deadline - self.clock()))
+            # asyncio.timeout: 3.11's wait_for can swallow our own cancellation here.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
             self._wake.clear()
             if self._faults and self.recovery.state in (CallState.CONNECTED, CallState.DEGRADED):
                 reason = self._faults[0]
