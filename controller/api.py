@@ -176,18 +176,32 @@ async def change_own_password(request: web.Request) -> web.Response:
 
 async def site(request: web.Request) -> web.Response:
     """This site's identity, level, uplink and children."""
-    cfg = _ctx(request).config
-    uplink = cfg.uplink
+    ctx = _ctx(request)
+    cfg = ctx.config
+    if ctx.uplink is None:
+        uplink: dict[str, Any] = {"configured": False, "url": None, "state": "not_configured",
+                                  "since": None}
+    else:
+        uplink = ctx.uplink.describe()
+        uplink["since"] = iso(uplink["since"])
+    children = []
+    for c in cfg.children:
+        link = ctx.children.describe(c.id)
+        children.append({"id": c.id, "name": c.name or c.id, "state": link["state"],
+                         "since": iso(link["since"]),
+                         "last_heartbeat": iso(link["last_heartbeat"]),
+                         "summary": link["summary"]})
     return json_ok({
         "id": cfg.site.id, "name": cfg.site.name, "level": cfg.site.level,
-        "version": _ctx(request).version,
-        "uplink": {"configured": uplink is not None, "url": uplink.url if uplink else None,
-                   "state": "disconnected" if uplink else "not_configured"},
-        "children": [{"id": c.id, "name": c.name or c.id, "state": "offline"}
-                     for c in cfg.children],
+        "version": ctx.version, "uplink": uplink, "children": children,
         "devices": len(cfg.devices),
         "bridges": [{"id": b.id, "kind": b.kind, "name": b.name or b.id} for b in cfg.bridges],
     })
+
+
+async def uplink_socket(request: web.Request) -> web.StreamResponse:
+    """A child site's uplink WebSocket; it authenticates in the protocol, not by login."""
+    return await _ctx(request).children.handle(request)
 
 
 # -- audit ------------------------------------------------------------------------------------
@@ -408,6 +422,8 @@ ROUTES: Final[tuple[Route, ...]] = (
               "id": {"type": "string"}, "name": {"type": "string"},
               "level": {"type": "string", "enum": list(LEVELS)},
               "uplink": {"type": "object"}, "children": {"type": "array"}}}),
+    Route("GET", "/uplink", uplink_socket, "Child sites' uplink WebSocket", roles=None,
+          tag="site"),
     Route("GET", "/api/v1/audit", audit_list, "Audit log, newest first", roles=AUDIT_READERS,
           tag="audit", params=(
               {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,

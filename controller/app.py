@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import suppress
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -26,6 +27,7 @@ from controller.devices import DeviceService
 from controller.errors import StorageError, TransportError
 from controller.store import Store
 from controller.tasks import TaskSupervisor
+from controller.uplink import ChildHub, UplinkClient
 from controller.web import (
     MAX_BODY_BYTES,
     add_routes,
@@ -70,8 +72,10 @@ def create_app(config: SiteConfig, *, clock: Callable[[], float] = time.time,
     metrics = SiteMetrics(__version__, config.site.id, config.site.level)
     devices = DeviceService(config, store, audit, metrics, clock)
     calls = CallService(config, store, audit, metrics, clock)
+    uplink = None if config.uplink is None else UplinkClient(
+        config, __version__, lambda: _summary(devices, calls), clock)
     context = SiteContext(config, store, audit, accounts, metrics, devices, calls, clock,
-                          __version__)
+                          __version__, ChildHub(config, audit, clock), uplink)
     metrics.add_callback_gauge("diemcau_audit_entries", "Rows in the audit log",
                                lambda: _count(store, "audit_log"))
 
@@ -85,8 +89,20 @@ def create_app(config: SiteConfig, *, clock: Callable[[], float] = time.time,
     add_routes(app, ROUTES)
     static = resources.files("controller").joinpath("console/static")
     app.router.add_static("/static/", Path(str(static)), append_version=False)
+    app.on_shutdown.append(lambda _app: context.children.close())
     app.cleanup_ctx.append(_lifecycle(announce))
     return app
+
+
+def _summary(devices: DeviceService, calls: CallService) -> dict[str, Any]:
+    """The little a heartbeat tells the parent: devices online of total, calls up."""
+    ids = devices.ids()
+    online = 0
+    for device_id in ids:
+        health = devices.health(device_id)
+        online += bool(health is not None and health.online)
+    in_call = sum(1 for b in calls.ids() if calls.describe(b)["call"] is not None)
+    return {"devices_online": online, "devices_total": len(ids), "calls": in_call}
 
 
 def _count(store: Store, table: str) -> float:
@@ -105,6 +121,8 @@ def _lifecycle(announce: Announce) -> Callable[[web.Application], AsyncIterator[
         await ctx.devices.open_listeners()
         ctx.devices.start(supervisor)
         ctx.calls.start(supervisor)
+        if ctx.uplink is not None:
+            supervisor.start("uplink", ctx.uplink.run())
         log.info("site %s (%s) started", ctx.config.site.id, ctx.config.site.level)
         try:
             yield

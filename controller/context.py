@@ -14,6 +14,7 @@ from controller.calls import CallService
 from controller.config import SiteConfig
 from controller.devices import DeviceService
 from controller.store import Store
+from controller.uplink import ChildHub, UplinkClient
 from monitoring.metrics import SiteMetrics
 
 
@@ -30,6 +31,8 @@ class SiteContext:
     calls: CallService
     clock: Callable[[], float]
     version: str
+    children: ChildHub
+    uplink: UplinkClient | None
 
 
 CONTEXT: Final = web.AppKey("context", SiteContext)

@@ -23,6 +23,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/api/v1/login"): PUBLIC,
     ("GET", "/api/v1/setup"): PUBLIC,
     ("POST", "/api/v1/setup"): PUBLIC,
+    ("GET", "/uplink"): PUBLIC,
     ("POST", "/api/v1/logout"): ANY,
     ("GET", "/api/v1/me"): ANY,
     ("POST", "/api/v1/me/password"): ANY,
