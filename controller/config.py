@@ -470,7 +470,7 @@ def _read_uplink(root: _Table, level: str | None) -> UplinkConfig | None:
         t.problem("url", "expected a ws:// or wss:// URL")
         url = None
     cred = t.path_("credential_file", required=True, secret=True)
-    heartbeat = t.float_("heartbeat_seconds", 10.0, low=1.0, high=300.0)
+    heartbeat = t.float_("heartbeat_seconds", 10.0, low=1.0, high=20.0)
     t.finish()
     if level == "central":
         root.problem("uplink", "a central site is the top of the tree and has no parent")

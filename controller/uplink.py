@@ -39,6 +39,8 @@ from controller.uplink_protocol import (
 log = logging.getLogger(__name__)
 
 HANDSHAKE_SECONDS = 10.0
+# Children heartbeat at most every 20 s (config limit), so 3 missed beats mean trouble.
+SILENT_CHILD_SECONDS = 65.0
 MISSED_ACKS = 3  # heartbeats without an ack before the link counts as dead
 
 Summary = Callable[[], dict[str, Any]]
@@ -219,6 +221,7 @@ class ChildHub:
         self.audit = audit
         self.clock = clock
         self.children = {c.id: ChildLink(c) for c in config.children}
+        self.silence_limit = SILENT_CHILD_SECONDS
 
     def describe(self, child_id: str) -> dict[str, Any]:
         """One child as the API shows it (timestamps as numbers)."""
@@ -292,7 +295,18 @@ class ChildHub:
         return link
 
     async def _serve(self, ws: web.WebSocketResponse, link: ChildLink) -> None:
-        async for msg in ws:
+        while True:
+            try:
+                msg = await ws.receive(timeout=self.silence_limit)
+            except TimeoutError:
+                # Connected but mute (a hung child, a half-open NAT path): call it offline.
+                log.warning("child %s sent nothing for %.0f s; closing its link",
+                            link.config.id, self.silence_limit)
+                await ws.close(code=aiohttp.WSCloseCode.GOING_AWAY, message=b"silent")
+                return
+            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING,
+                            aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                return
             if msg.type == aiohttp.WSMsgType.TEXT:
                 event = decode(msg.data)
             elif msg.type == aiohttp.WSMsgType.BINARY:

@@ -175,3 +175,27 @@ async def test_garbage_gets_an_error_reply_and_the_link_survives(tmp_path: Path)
             assert decode(await ws.receive_str()) == Ack(1)
             assert province_app[CONTEXT].children.describe("xa-hoang-hop")["summary"] == {
                 "calls": 1}
+
+
+async def test_a_connected_but_silent_child_is_called_offline(tmp_path: Path) -> None:
+    port = free_port()
+    province = province_config(tmp_path, port)
+    url = f"ws://127.0.0.1:{port}/uplink"
+    async with running(province) as province_app, ClientSession() as http:
+        province_app[CONTEXT].children.silence_limit = 0.5
+        async with http.ws_connect(url) as ws:
+            await ws.send_str(encode(Hello("xa-hoang-hop", "commune", "x", "0")))
+            challenge = decode(await ws.receive_str())
+            assert isinstance(challenge, Challenge)
+            await ws.send_str(encode(Auth("xa-hoang-hop", proof(
+                SECRET_TEXT.strip(), challenge.nonce, "xa-hoang-hop"))))
+            assert decode(await ws.receive_str()) == Welcome("tinh-thanh-hoa")
+            children = province_app[CONTEXT].children
+            assert children.describe("xa-hoang-hop")["state"] == "online"
+            closed = await ws.receive(timeout=5)  # now say nothing
+            assert closed.type in (WSMsgType.CLOSE, WSMsgType.CLOSED)
+        for _ in range(50):
+            if children.describe("xa-hoang-hop")["state"] == "offline":
+                break
+            await asyncio.sleep(0.05)
+        assert children.describe("xa-hoang-hop")["state"] == "offline"
