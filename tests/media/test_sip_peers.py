@@ -30,7 +30,15 @@ from media.bridges.base import BridgeRefusedError, BridgeSpec, BridgeUnreachable
 from media.bridges.sip import SipBridge, SipCall
 from media.sources import ToneTrack
 from tests.media.test_sip_baresip import TONE_HZ, first_channel, goertzel
-from tests.peers.baresip import _ACCOUNTS, _CONFIG, MODULES, SINE_HZ, Baresip, stop_baresip
+from tests.peers.baresip import (
+    _ACCOUNTS,
+    _CONFIG,
+    MODULES,
+    SINE_HZ,
+    Baresip,
+    require_baresip,
+    stop_baresip,
+)
 from tests.peers.netns import LabNetns, in_lab_netns, lab_netns
 
 __all__ = ["in_lab_netns", "lab_netns"]
@@ -83,8 +91,7 @@ def make_ca_and_leaf(directory: Path, address: str, name: str) -> tuple[Path, Pa
 @pytest.fixture
 def tls_baresip(lab_netns: LabNetns, tmp_path: Path) -> Iterator[tuple[Baresip, Path]]:
     """baresip with a TLS listener; yields it and the CA that signed its certificate."""
-    if shutil.which("baresip") is None or not Path(MODULES, "ctrl_tcp.so").exists():
-        pytest.skip("baresip with ctrl_tcp is not installed")
+    require_baresip()
     directory = tmp_path / "baresip-tls"
     ca, pem = make_ca_and_leaf(directory, lab_netns.address, "good")
     fmt = {"address": lab_netns.address, "sip_port": TLS_SIP_PORT, "ctrl_port": TLS_CTRL_PORT,
@@ -191,7 +198,7 @@ class Registrar:
 @pytest.fixture
 def registrar(tmp_path: Path) -> Iterator[Registrar]:
     if shutil.which("sipp") is None:
-        pytest.skip("SIPp (Debian sip-tester) is not installed")
+        pytest.fail("SIPp (Debian sip-tester) is not installed — ./scripts/test installs it")
     peer = Registrar(tmp_path)
     try:
         yield peer

@@ -137,11 +137,16 @@ def stop_baresip(peer: Baresip) -> None:
             peer.process.wait(timeout=5)
 
 
+def require_baresip() -> None:
+    """Fail (never skip) when the real peer is missing: CI installs it, so a miss is a bug."""
+    if shutil.which("baresip") is None or not Path(MODULES, "ctrl_tcp.so").exists():
+        pytest.fail("baresip with ctrl_tcp is not installed — ./scripts/test installs it")
+
+
 @pytest.fixture
 def baresip(lab_netns: LabNetns, tmp_path: Path) -> Iterator[Baresip]:
-    """A fresh auto-answering baresip in the lab namespace; skips when not installed."""
-    if shutil.which("baresip") is None or not Path(MODULES, "ctrl_tcp.so").exists():
-        pytest.skip("baresip with ctrl_tcp is not installed")
+    """A fresh auto-answering baresip in the lab namespace."""
+    require_baresip()
     peer = start_baresip(lab_netns, tmp_path / "baresip")
     try:
         yield peer

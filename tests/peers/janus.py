@@ -248,7 +248,7 @@ class JanusLab:
 def janus_lab(lab_netns: LabNetns, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JanusLab]:
     """Debian's Janus in the lab namespace for the whole session."""
     if shutil.which(JANUS) is None:
-        pytest.skip("Debian's janus is not installed")
+        pytest.fail("Debian's janus is not installed — ./scripts/test installs it")
     lab = JanusLab(lab_netns, tmp_path_factory.mktemp("janus"))
     try:
         lab.start()

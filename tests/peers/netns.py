@@ -116,13 +116,13 @@ def delete_lab_netns(name: str) -> None:
 
 @pytest.fixture(scope="session")
 def lab_netns() -> Iterator[LabNetns]:
-    """The session's lab namespace; skips when namespaces cannot be created (not root)."""
+    """The session's lab namespace; fails when namespaces cannot be created (not root)."""
     if os.geteuid() != 0:
-        pytest.skip("network namespaces need root")
+        pytest.fail("the lab network namespace needs root (as CI has)")
     try:
         lab = create_lab_netns()
     except (OSError, subprocess.CalledProcessError) as exc:
-        pytest.skip(f"cannot create a network namespace: {exc}")
+        pytest.fail(f"cannot create a network namespace: {exc}")
     try:
         yield lab
     finally:
