@@ -14,8 +14,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 from controller.audit import AuditLog
-from controller.config import BridgeConfig, SiteConfig
-from controller.errors import ConflictError, DiemcauError, InputError, NotFoundError
+from controller.config import BridgeConfig, SiteConfig, split_secrets
+from controller.errors import (
+    ConflictError,
+    DependencyFailedError,
+    DiemcauError,
+    InputError,
+    NotFoundError,
+)
 from controller.store import Store
 from controller.tasks import TaskSupervisor
 from media.bridges.base import (
@@ -63,21 +69,12 @@ _TRANSLATION: Final[tuple[tuple[type[MediaError], int, str], ...]] = (
 )
 
 
-class CallError(DiemcauError):
-    """A bridge or call failure, in plain words, with the adapter's text as detail."""
-
-    def __init__(self, message: str, *, code: str, status: int, detail: str) -> None:
-        super().__init__(message, code=code)
-        self.status = status
-        self.detail = detail
-
-
-def translate(exc: MediaError, bridge_name: str) -> CallError:
+def translate(exc: MediaError, bridge_name: str) -> DependencyFailedError:
     """The controller error for a media error, by the translation table."""
     for cls, status, template in _TRANSLATION:
         if isinstance(exc, cls):
-            return CallError(template.format(name=bridge_name), code=exc.code, status=status,
-                             detail=exc.message)
+            return DependencyFailedError(template.format(name=bridge_name), code=exc.code,
+                                         status=status, detail=exc.message)
     raise AssertionError("MediaError is the table's last row")  # pragma: no cover
 
 
@@ -98,17 +95,8 @@ def health_colour(samples: Sequence[LinkSample]) -> str:
 
 def spec_from_config(cfg: BridgeConfig) -> BridgeSpec:
     """The adapter's view of a configured bridge; secret files are read here."""
-    options: dict[str, Any] = {}
-    secrets: dict[str, str] = {}
-    for key, value in cfg.options.items():
-        if key.endswith("_file"):
-            try:
-                secrets[key.removesuffix("_file")] = value.read_text("utf-8").strip()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise DiemcauError(f"cannot read {key} of bridge {cfg.id}: {exc}") from exc
-        elif key != "ice_servers":
-            options[key] = value
-    ice = cfg.options.get("ice_servers", [])
+    options, secrets = split_secrets(cfg.options, f"bridge {cfg.id}")
+    ice = options.pop("ice_servers", [])
     ice_servers = [dict(server) for server in ice if isinstance(server, dict)] \
         if isinstance(ice, list) else []
     turn_secret = secrets.pop("turn_credential", None)
@@ -217,9 +205,9 @@ class CallService:
         managed = self._managed(bridge_id)
         async with managed.lock:
             if managed.bridge is None:
-                raise CallError(f"Cầu {managed.name} chưa dùng được; cần kiểm tra cấu hình.",
-                                code="bridge_unusable", status=409,
-                                detail=managed.build_error or "")
+                raise DependencyFailedError(
+                    f"Cầu {managed.name} chưa dùng được; cần kiểm tra cấu hình.",
+                    code="bridge_unusable", status=409, detail=managed.build_error or "")
             if managed.call is not None and managed.call.state != CallState.ENDED:
                 raise ConflictError(f"Đang trong hội nghị trên {managed.name}.",
                                     code="already_joined")
@@ -277,14 +265,17 @@ class CallService:
             error.detail = exc.message
             raise error from exc
         except NoRemoteMediaError as exc:
-            raise CallError(f"Chưa nhận được hình ảnh, âm thanh nào từ {managed.name}.",
-                            code=exc.code, status=409, detail=exc.message) from exc
+            raise DependencyFailedError(
+                f"Chưa nhận được hình ảnh, âm thanh nào từ {managed.name}.",
+                code=exc.code, status=409, detail=exc.message) from exc
         except PlayoutClosedError as exc:
-            raise CallError(f"Cuộc gọi trên {managed.name} đã kết thúc.", code="not_joined",
-                            status=409, detail=exc.message) from exc
+            raise DependencyFailedError(f"Cuộc gọi trên {managed.name} đã kết thúc.",
+                                        code="not_joined", status=409,
+                                        detail=exc.message) from exc
         except TooManyViewersError as exc:
-            raise CallError("Đã có quá nhiều màn hình đang xem hội nghị này.", code=exc.code,
-                            status=409, detail=exc.message) from exc
+            raise DependencyFailedError("Đã có quá nhiều màn hình đang xem hội nghị này.",
+                                        code=exc.code, status=409,
+                                        detail=exc.message) from exc
         except MediaError as exc:
             raise translate(exc, managed.name) from exc
         return {"sdp": answer.sdp, "type": answer.type}

@@ -15,7 +15,7 @@ from typing import TextIO
 from controller import __version__
 from controller.accounts import Accounts
 from controller.audit import AuditLog
-from controller.config import ROLES, SiteConfig, load_config
+from controller.config import ROLES, SiteConfig, load_config, read_secret
 from controller.errors import ConfigError, DiemcauError
 from controller.logs import configure_logging
 from controller.store import Store, backup_database
@@ -72,7 +72,7 @@ def _secret_values(config: SiteConfig) -> list[str]:
     values = []
     for _, path in config.secret_files():
         try:
-            values.append(path.read_text("utf-8").strip())
+            values.append(read_secret(path))
         except (OSError, UnicodeDecodeError):
             continue
     return values

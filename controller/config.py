@@ -17,7 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 
-from controller.errors import ConfigError, ConfigProblem
+from controller.errors import ConfigError, ConfigProblem, DiemcauError
 
 LEVELS: Final = ("central", "province", "district", "commune")
 DEVICE_KINDS: Final = ("camera", "projector", "mixer", "power", "network")
@@ -391,6 +391,28 @@ def _array_of_tables(parent: _Table, name: str) -> list[_Table]:
         _Table(v, f"{parent.key(name)}[{i}]", parent.problems, parent.base)
         for i, v in enumerate(value)
     ]
+
+
+def read_secret(path: Path) -> str:
+    """A secret file's content without surrounding whitespace, as every reader uses it."""
+    return path.read_text("utf-8").strip()
+
+
+def split_secrets(options: Mapping[str, Any], owner: str,
+                  ) -> tuple[dict[str, Any], dict[str, str]]:
+    """The options without their ``*_file`` keys, and the secrets those files hold
+    (``password_file`` → ``secrets["password"]``)."""
+    plain: dict[str, Any] = {}
+    secrets: dict[str, str] = {}
+    for key, value in options.items():
+        if not key.endswith("_file"):
+            plain[key] = value
+            continue
+        try:
+            secrets[key.removesuffix("_file")] = read_secret(value)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DiemcauError(f"cannot read {key} of {owner}: {exc}") from exc
+    return plain, secrets
 
 
 def parse_listen(value: str) -> tuple[str, int]:

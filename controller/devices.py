@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from controller.audit import AuditLog
-from controller.config import DeviceConfig, SiteConfig
-from controller.errors import DiemcauError, NotFoundError
+from controller.config import DeviceConfig, SiteConfig, split_secrets
+from controller.errors import DependencyFailedError, DiemcauError, NotFoundError
 from controller.store import Store
 from controller.tasks import TaskSupervisor
 from endpoints.commands import commands_for, execute, find_command
@@ -75,16 +75,7 @@ _BY_DEVICE_CODE: Final[dict[str, str]] = {
 }
 
 
-class DeviceCommandError(DiemcauError):
-    """A device command failed; the message is for the officer, ``detail`` for engineers."""
-
-    def __init__(self, message: str, *, code: str, status: int, detail: str) -> None:
-        super().__init__(message, code=code)
-        self.status = status
-        self.detail = detail
-
-
-def translate(exc: EndpointError, device_name: str) -> DeviceCommandError:
+def translate(exc: EndpointError, device_name: str) -> DependencyFailedError:
     """The controller error for an endpoint error, by the translation table."""
     for cls, status, template in _TRANSLATION:
         if isinstance(exc, cls):
@@ -92,22 +83,13 @@ def translate(exc: EndpointError, device_name: str) -> DeviceCommandError:
             template = _BY_DEVICE_CODE.get(str(device_code), template)
             message = template.format(name=device_name)
             detail = exc.message + (f" [device code {device_code}]" if device_code else "")
-            return DeviceCommandError(message, code=exc.code, status=status, detail=detail)
+            return DependencyFailedError(message, code=exc.code, status=status, detail=detail)
     raise AssertionError("EndpointError is the table's last row")  # pragma: no cover
 
 
 def spec_from_config(cfg: DeviceConfig) -> DeviceSpec:
     """The driver's view of a configured device; secret files are read here."""
-    options: dict[str, Any] = {}
-    secrets: dict[str, str] = {}
-    for key, value in cfg.options.items():
-        if key.endswith("_file"):
-            try:
-                secrets[key.removesuffix("_file")] = value.read_text("utf-8").strip()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise DiemcauError(f"cannot read {key} of device {cfg.id}: {exc}") from exc
-        else:
-            options[key] = value
+    options, secrets = split_secrets(cfg.options, f"device {cfg.id}")
     return DeviceSpec(
         id=cfg.id, kind=cfg.kind, protocol=cfg.protocol, name=cfg.name, host=cfg.host,
         port=cfg.tcp_port, serial_port=cfg.serial_port, baud=cfg.baud, address=cfg.address,
@@ -256,7 +238,7 @@ class DeviceService:
 
     async def _ensure_open(self, managed: ManagedDevice) -> Device:
         if managed.device is None:
-            raise DeviceCommandError(
+            raise DependencyFailedError(
                 f"{managed.name} chưa dùng được: cấu hình hoặc trình điều khiển có lỗi; "
                 "cần cán bộ kỹ thuật kiểm tra.",
                 code="device_unusable", status=409, detail=managed.build_error or "")
@@ -382,7 +364,7 @@ class DeviceService:
             self._audit(managed, name, args, actor, origin_site, "error",
                         {"code": error.code, "detail": error.detail}, audited)
             raise error from exc
-        except DeviceCommandError as error:
+        except DependencyFailedError as error:
             result_label = error.code
             self._audit(managed, name, args, actor, origin_site, "error",
                         {"code": error.code, "detail": error.detail}, audited)

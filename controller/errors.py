@@ -151,6 +151,16 @@ class DeviceError(DiemcauError):
         self.device_code = device_code
 
 
+class DependencyFailedError(DiemcauError):
+    """A device or bridge failed: ``message`` for the officer, the driver's ``detail`` for
+    engineers, the status chosen by the boundary's translation table."""
+
+    def __init__(self, message: str, *, code: str, status: int, detail: str) -> None:
+        super().__init__(message, code=code)
+        self.status = status
+        self.detail = detail
+
+
 RETRYABLE: dict[type[DiemcauError], bool] = {
     TransportError: True,
     DiemcauTimeoutError: True,

@@ -14,7 +14,7 @@ import aiohttp
 from aiohttp import web
 
 from controller.audit import AuditLog
-from controller.config import ChildConfig, SiteConfig
+from controller.config import ChildConfig, SiteConfig, read_secret
 from controller.errors import StorageError
 from controller.uplink_protocol import (
     MAX_FRAME_BYTES,
@@ -32,7 +32,6 @@ from controller.uplink_protocol import (
     encode,
     new_nonce,
     proof,
-    read_credential,
     verify_proof,
 )
 
@@ -58,11 +57,6 @@ def _is_loopback(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _read_secret(path: Any) -> str:
-    with open(path, encoding="utf-8") as fh:
-        return read_credential(fh.read())
 
 
 class UplinkClient:
@@ -130,7 +124,7 @@ class UplinkClient:
                 self.state, self.since = "disconnected", self.clock()
 
     async def _connect_once(self, session: aiohttp.ClientSession) -> None:
-        credential = await asyncio.to_thread(_read_secret, self.uplink.credential_file)
+        credential = await asyncio.to_thread(read_secret, self.uplink.credential_file)
         async with session.ws_connect(self.uplink.url, max_msg_size=MAX_FRAME_BYTES,
                                       autoclose=True, autoping=True,
                                       heartbeat=None) as ws:
@@ -275,7 +269,7 @@ class ChildHub:
         credential = None
         if link is not None:
             try:
-                credential = await asyncio.to_thread(_read_secret, link.config.credential_file)
+                credential = await asyncio.to_thread(read_secret, link.config.credential_file)
             except OSError:
                 log.error("cannot read the credential file of child %s", auth.site_id)
         if link is None or not credential or not verify_proof(credential, nonce, auth.site_id,

@@ -160,11 +160,6 @@ def verify_proof(credential: str, nonce: str, site_id: str, claimed: str) -> boo
                                claimed.encode("utf-8", "replace"))
 
 
-def read_credential(text: str) -> str:
-    """A secret file's content as both ends use it: surrounding whitespace removed."""
-    return text.strip()
-
-
 class UplinkBackoff:
     """Reconnect delays: exponential with full jitter, reset after a good connection."""
 
