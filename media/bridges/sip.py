@@ -76,8 +76,14 @@ from media.sip.message import (
     uri_host_port,
 )
 from media.sip.transport import SipConnection
-from media.stats import LinkSample, estimate_mos
-from media.webrtc import Backoff, cancel_quietly, close_quietly
+from media.stats import LinkSample
+from media.webrtc import (
+    Backoff,
+    StatsSnapshot,
+    cancel_quietly,
+    close_quietly,
+    collect_samples,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -320,7 +326,7 @@ class SipCall(Call):
         self._reg_cseq = 0
         self._remote_sdp = ""
         self._tasks: list[asyncio.Task[None]] = []
-        self._previous: dict[str, tuple[float, int | None, int, int]] = {}
+        self._snapshot: StatsSnapshot | None = None  # getStats counters of the last sample
         self._leaving = False
         self._ender: asyncio.Task[Any] | None = None  # the task hanging up for good
         self._ended = asyncio.Event()
@@ -335,7 +341,7 @@ class SipCall(Call):
     async def _establish(self) -> None:
         """One session from scratch: connection, registration, PeerConnection, dialog."""
         self.received_tracks.clear()
-        self._previous.clear()
+        self._snapshot = None
         self._remote_sdp = ""
         self._conn = conn = await self._bridge._connect()
         conn.on_stray_response = self._on_stray_response
@@ -706,62 +712,13 @@ class SipCall(Call):
                 if track.readyState == "live"]
 
     async def stats(self) -> Sequence[LinkSample]:
-        """Per-direction audio/video samples from aiortc's getStats."""
+        """Per-direction audio/video samples from aiortc's getStats, via `media.webrtc`."""
         pc = self._pc
         if pc is None or self.state is CallState.ENDED:
             return []
-        report = await pc.getStats()
-        now = self._clock()
-        rates = _clock_rates(self._remote_sdp)
-        remote_in: dict[str, Any] = {}
-        remote_out: dict[str, Any] = {}
-        for item in report.values():
-            if item.type == "remote-inbound-rtp":
-                remote_in[item.kind] = item
-            elif item.type == "remote-outbound-rtp":
-                remote_out[item.kind] = item
-        samples: list[LinkSample] = []
-        for item in report.values():
-            if item.type not in ("inbound-rtp", "outbound-rtp"):
-                continue
-            remote = remote_in.get(item.kind)
-            rtt = getattr(remote, "roundTripTime", None) if remote else None
-            if item.type == "inbound-rtp":
-                # aiortc has no bytesReceived; the sender's RTCP SR octet count stands in.
-                sender = remote_out.get(item.kind)
-                octets = int(sender.bytesSent) if sender is not None else None
-                samples.append(self._sample("recv", item.kind, now, octets,
-                                            item.packetsReceived, item.packetsLost,
-                                            item.jitter, rates.get(item.kind), rtt))
-            elif item.type == "outbound-rtp":
-                lost = int(getattr(remote, "packetsLost", 0) or 0) if remote else 0
-                jitter = getattr(remote, "jitter", None) if remote else None
-                samples.append(self._sample("send", item.kind, now, item.bytesSent,
-                                            item.packetsSent, lost, jitter,
-                                            rates.get(item.kind), rtt))
+        samples, self._snapshot = await collect_samples(pc, self.id, self.bridge_id,
+                                                        self._snapshot, self._clock())
         return samples
-
-    def _sample(self, direction: str, kind: str, now: float, octets: int | None, packets: int,
-                lost: int, jitter_ticks: float | None, rate: int | None,
-                rtt_s: float | None) -> LinkSample:
-        key = f"{direction}-{kind}"
-        prev = self._previous.get(key)
-        self._previous[key] = (now, octets, packets, lost)
-        bitrate = loss = None
-        if prev is not None and now > prev[0]:
-            if octets is not None and prev[1] is not None:
-                bitrate = (octets - prev[1]) * 8 / (now - prev[0]) / 1000
-            d_packets, d_lost = packets - prev[2], max(0, lost - prev[3])
-            total = d_packets + d_lost
-            loss = 100.0 * d_lost / total if total > 0 else 0.0
-        jitter_ms = (jitter_ticks * 1000.0 / rate
-                     if jitter_ticks is not None and rate else None)
-        rtt_ms = rtt_s * 1000.0 if rtt_s is not None else None
-        mos = None
-        if kind == "audio" and loss is not None and jitter_ms is not None:
-            mos = estimate_mos(loss, jitter_ms, rtt_ms or 0.0)
-        return LinkSample(self.id, self.bridge_id, direction, kind, now, loss_percent=loss,
-                          jitter_ms=jitter_ms, rtt_ms=rtt_ms, bitrate_kbps=bitrate, mos=mos)
 
     def _require_conn(self) -> SipConnection:
         if self._conn is None:
@@ -821,21 +778,6 @@ def _session_key(sdp: str) -> frozenset[str]:
     """
     keep = ("m=", "a=ice-ufrag:", "a=ice-pwd:", "a=fingerprint:")
     return frozenset(line.strip().lower() for line in sdp.splitlines() if line.startswith(keep))
-
-
-def _clock_rates(sdp: str) -> dict[str, int]:
-    """The RTP clock rate of the first codec of each media kind in an SDP."""
-    rates: dict[str, int] = {}
-    kind, first_pt = "", ""
-    for line in sdp.splitlines():
-        if line.startswith("m="):
-            parts = line[2:].split()
-            kind, first_pt = parts[0], parts[3] if len(parts) > 3 else ""
-        elif line.startswith(f"a=rtpmap:{first_pt} ") and kind and kind not in rates:
-            encoding = line.split(" ", 1)[1].split("/")
-            if len(encoding) > 1 and encoding[1].isdigit():
-                rates[kind] = int(encoding[1])
-    return rates
 
 
 def default_tracks(options: JoinOptions) -> list[MediaStreamTrack]:
