@@ -10,6 +10,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from controller.accounts import User, WebSession
+from controller.api_sessions import SESSION_ROUTES
 from controller.audit import AuditEntry
 from controller.config import LEVELS, ROLES
 from controller.context import CONTEXT, SiteContext
@@ -195,6 +196,8 @@ async def site(request: web.Request) -> web.Response:
         "id": cfg.site.id, "name": cfg.site.name, "level": cfg.site.level,
         "version": ctx.version, "uplink": uplink, "children": children,
         "devices": len(cfg.devices),
+        "local_control_only": ctx.sessions.local_control_only,
+        "subtree": ctx.tree.describe(),
         "bridges": [{"id": b.id, "kind": b.kind, "name": b.name or b.id} for b in cfg.bridges],
     })
 
@@ -473,6 +476,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("POST", "/api/v1/bridges/{bridge_id}/playout", bridge_playout,
           "Watch the conference: answer a WebRTC offer with the received media",
           tag="calls", request=_SDP_SCHEMA, response=_SDP_SCHEMA),
+    *SESSION_ROUTES,
 )
 
 __all__ = ["ALL_ROLES", "ROUTES"]

@@ -25,8 +25,10 @@ from controller.config import SiteConfig
 from controller.context import CONTEXT, SiteContext
 from controller.devices import DeviceService
 from controller.errors import StorageError, TransportError
+from controller.sessions import LOCAL_CONTROL_KEY, SessionService
 from controller.store import Store
 from controller.tasks import TaskSupervisor
+from controller.tree import SiteTree
 from controller.uplink import ChildHub, UplinkClient
 from controller.web import (
     MAX_BODY_BYTES,
@@ -72,10 +74,16 @@ def create_app(config: SiteConfig, *, clock: Callable[[], float] = time.time,
     metrics = SiteMetrics(__version__, config.site.id, config.site.level)
     devices = DeviceService(config, store, audit, metrics, clock)
     calls = CallService(config, store, audit, metrics, clock)
+    tree = SiteTree(config, lambda: _summary(devices, calls, store))
     uplink = None if config.uplink is None else UplinkClient(
-        config, __version__, lambda: _summary(devices, calls), clock)
+        config, __version__, lambda: _summary(devices, calls, store), clock, tree=tree)
+    hub = ChildHub(config, audit, clock, tree=tree)
+    tree.send_down = hub.send
+    if uplink is not None:
+        tree.send_up = uplink.send
+    sessions = SessionService(config, store, audit, devices, calls, tree, clock)
     context = SiteContext(config, store, audit, accounts, metrics, devices, calls, clock,
-                          __version__, ChildHub(config, audit, clock), uplink)
+                          __version__, hub, uplink, tree, sessions)
     metrics.add_callback_gauge("diemcau_audit_entries", "Rows in the audit log",
                                lambda: _count(store, "audit_log"))
 
@@ -94,15 +102,24 @@ def create_app(config: SiteConfig, *, clock: Callable[[], float] = time.time,
     return app
 
 
-def _summary(devices: DeviceService, calls: CallService) -> dict[str, Any]:
-    """The little a heartbeat tells the parent: devices online of total, calls up."""
+def _summary(devices: DeviceService, calls: CallService, store: Store) -> dict[str, Any]:
+    """The little a heartbeat tells the parent: devices online of total, calls and link."""
     ids = devices.ids()
     online = 0
     for device_id in ids:
         health = devices.health(device_id)
         online += bool(health is not None and health.online)
-    in_call = sum(1 for b in calls.ids() if calls.describe(b)["call"] is not None)
-    return {"devices_online": online, "devices_total": len(ids), "calls": in_call}
+    in_call, link = 0, "none"
+    order = ("none", "green", "amber", "red")
+    for bridge in calls.ids():
+        described = calls.describe(bridge)
+        if described["call"] is not None:
+            in_call += 1
+            colour = str(described["call"].get("health", "none"))
+            if colour in order and order.index(colour) > order.index(link):
+                link = colour
+    return {"devices_online": online, "devices_total": len(ids), "calls": in_call,
+            "link": link, "local_control_only": store.get_setting(LOCAL_CONTROL_KEY) == "1"}
 
 
 def _count(store: Store, table: str) -> float:
@@ -121,12 +138,16 @@ def _lifecycle(announce: Announce) -> Callable[[web.Application], AsyncIterator[
         await ctx.devices.open_listeners()
         ctx.devices.start(supervisor)
         ctx.calls.start(supervisor)
+        supervisor.start("tree", ctx.tree.run())
+        supervisor.start("sessions", ctx.sessions.run())
         if ctx.uplink is not None:
             supervisor.start("uplink", ctx.uplink.run())
         log.info("site %s (%s) started", ctx.config.site.id, ctx.config.site.level)
         try:
             yield
         finally:
+            await ctx.sessions.close()
+            await ctx.tree.close()
             await ctx.calls.close()
             await supervisor.stop()
             await ctx.devices.close()

@@ -7,6 +7,7 @@ Relative file paths are resolved against the config file's folder.
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import os
 import re
@@ -178,6 +179,23 @@ class EndpointsConfig:
 
 
 @dataclass(frozen=True)
+class SessionsConfig:
+    """How this site takes part in multi-site sessions (readiness, floor, chair commands)."""
+
+    readiness_lead_minutes: int = 60
+    speaker_preset: int = 1  # camera preset recalled at readiness and when given the floor
+    camera: str | None = None  # device ids; absent: the first of that kind
+    projector: str | None = None
+    mixer: str | None = None
+    projector_input: str | None = None
+    mic_channels: tuple[int, ...] = ()  # absent: every channel of the mixer
+    test_join_seconds: float = 5.0
+    floor_seconds: int = 300
+    command_timeout_seconds: float = 10.0
+    holidays: tuple[dt.date, ...] = ()  # public holidays for the working-day notice rule
+
+
+@dataclass(frozen=True)
 class SecurityConfig:
     """Login protection."""
 
@@ -216,6 +234,7 @@ class SiteConfig:
     bridges: tuple[BridgeConfig, ...] = ()
     endpoints: EndpointsConfig = EndpointsConfig()
     media: MediaConfig = MediaConfig()
+    sessions: SessionsConfig = SessionsConfig()
     security: SecurityConfig = SecurityConfig()
     audit: AuditConfig = AuditConfig()
     logging: LoggingConfig = LoggingConfig()
@@ -631,6 +650,55 @@ def _read_endpoints(root: _Table) -> EndpointsConfig:
     return EndpointsConfig(**out)
 
 
+def _read_sessions(root: _Table, devices: tuple[DeviceConfig, ...]) -> SessionsConfig:
+    t = _table(root, "sessions")
+    if t is None:
+        return SessionsConfig()
+    kinds = {d.id: d.kind for d in devices}
+    picked: dict[str, str | None] = {}
+    for key in ("camera", "projector", "mixer"):
+        device_id = t.str_(key)
+        if device_id is not None and kinds.get(device_id) != key:
+            t.problem(key, f"no {key} device with id {device_id!r} in [[devices]]")
+            device_id = None
+        picked[key] = device_id
+    channels = t._get("mic_channels", False)
+    mic: tuple[int, ...] = ()
+    if channels is not _MISSING:
+        if not isinstance(channels, list) or not all(
+                type(c) is int and 0 <= c <= 256 for c in channels):
+            t.problem("mic_channels", "expected a list of channel numbers (0-256)")
+        else:
+            mic = tuple(channels)
+    raw_days = t._get("holidays", False)
+    holidays: list[dt.date] = []
+    if raw_days is not _MISSING:
+        if not isinstance(raw_days, list):
+            t.problem("holidays", "expected a list of dates (YYYY-MM-DD)")
+        else:
+            for i, day in enumerate(raw_days):
+                if isinstance(day, dt.date) and not isinstance(day, dt.datetime):
+                    holidays.append(day)
+                    continue
+                try:
+                    holidays.append(dt.date.fromisoformat(str(day)))
+                except ValueError:
+                    t.problem(f"holidays[{i}]", f"not a date (YYYY-MM-DD): {str(day)[:40]!r}")
+    cfg = SessionsConfig(
+        readiness_lead_minutes=t.int_("readiness_lead_minutes", 60, low=1, high=24 * 60) or 60,
+        speaker_preset=t.int_("speaker_preset", 1, low=0, high=255) or 0,
+        camera=picked["camera"], projector=picked["projector"], mixer=picked["mixer"],
+        projector_input=t.str_("projector_input"),
+        mic_channels=mic,
+        test_join_seconds=t.float_("test_join_seconds", 5.0, low=0.0, high=60.0),
+        floor_seconds=t.int_("floor_seconds", 300, low=10, high=3600) or 300,
+        command_timeout_seconds=t.float_("command_timeout_seconds", 10.0, low=1.0, high=120.0),
+        holidays=tuple(sorted(set(holidays))),
+    )
+    t.finish()
+    return cfg
+
+
 def _read_security(root: _Table) -> SecurityConfig:
     t = _table(root, "security")
     if t is None:
@@ -681,6 +749,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> SiteConfig:
     bridges = _read_bridges(root)
     endpoints = _read_endpoints(root)
     media = _read_media(root)
+    sessions = _read_sessions(root, devices)
     security = _read_security(root)
     audit = _read_audit(root)
     logging_cfg = _read_logging(root)
@@ -690,7 +759,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> SiteConfig:
     return SiteConfig(
         path=path, site=site, storage=storage, console=console, uplink=uplink,
         children=children, devices=devices, bridges=bridges, endpoints=endpoints,
-        media=media, security=security,
+        media=media, sessions=sessions, security=security,
         audit=audit, logging=logging_cfg,
     )
 

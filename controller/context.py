@@ -13,7 +13,9 @@ from controller.audit import AuditLog
 from controller.calls import CallService
 from controller.config import SiteConfig
 from controller.devices import DeviceService
+from controller.sessions import SessionService
 from controller.store import Store
+from controller.tree import SiteTree
 from controller.uplink import ChildHub, UplinkClient
 from monitoring.metrics import SiteMetrics
 
@@ -33,6 +35,8 @@ class SiteContext:
     version: str
     children: ChildHub
     uplink: UplinkClient | None
+    tree: SiteTree
+    sessions: SessionService
 
 
 CONTEXT: Final = web.AppKey("context", SiteContext)

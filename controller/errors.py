@@ -140,6 +140,22 @@ class LocalProtocolError(ProtocolError):
     code = "local_protocol_error"
 
 
+class SiteUnreachableError(DiemcauError):
+    """A command's route to another site is down: it was not sent."""
+
+    code = "site_offline"
+    status = 409
+
+
+class RemoteRefusedError(DiemcauError):
+    """The target site refused or failed a command; ``code`` is the target's."""
+
+    status = 409
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message, code=code)
+
+
 class DeviceError(DiemcauError):
     """A device refused or failed a command; ``device_code`` is its own error code."""
 
@@ -175,6 +191,8 @@ RETRYABLE: dict[type[DiemcauError], bool] = {
     ConflictError: False,
     AuthenticationError: False,
     PermissionDeniedError: False,
+    SiteUnreachableError: True,
+    RemoteRefusedError: False,
 }
 
 

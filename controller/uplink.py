@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ from aiohttp import web
 from controller.audit import AuditLog
 from controller.config import ChildConfig, SiteConfig, read_secret
 from controller.errors import StorageError
+from controller.tree import SiteTree, small_summary
 from controller.uplink_protocol import (
     MAX_FRAME_BYTES,
     Ack,
@@ -63,7 +65,8 @@ class UplinkClient:
     """The child side: keeps one authenticated WebSocket to the parent, with heartbeats."""
 
     def __init__(self, config: SiteConfig, version: str, summary: Summary,
-                 clock: Callable[[], float], backoff: UplinkBackoff | None = None) -> None:
+                 clock: Callable[[], float], backoff: UplinkBackoff | None = None,
+                 tree: SiteTree | None = None) -> None:
         assert config.uplink is not None
         self.site = config.site
         self.uplink = config.uplink
@@ -75,7 +78,16 @@ class UplinkClient:
         self.since: float = clock()
         self.last_error: str | None = None
         self.parent_id: str | None = None
+        self.tree = tree
+        self._outbox: asyncio.Queue[str] | None = None
         self._ever_failed = False
+
+    def send(self, msg: Message) -> bool:
+        """Queue ``msg`` for the parent; False when not connected (state is resent later)."""
+        if self._outbox is None or self.state != "connected":
+            return False
+        self._outbox.put_nowait(encode(msg))
+        return True
 
     def describe(self) -> dict[str, Any]:
         """The uplink as the API shows it (``since`` as a timestamp)."""
@@ -141,35 +153,59 @@ class UplinkClient:
             self.parent_id = welcome.parent_id
             self.last_error = None
             self.backoff.succeeded()
+            self._outbox = asyncio.Queue()
             self._set_state("connected")
-            await self._heartbeats(ws)
+            try:
+                if self.tree is not None:
+                    self.tree.on_uplink_connected()
+                await self._exchange(ws, self._outbox)
+            finally:
+                self._outbox = None
 
-    async def _heartbeats(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        loop = asyncio.get_running_loop()
-        seq = acked = 0
-        while True:
-            if seq - acked >= MISSED_ACKS:
-                raise UplinkRefused(f"no ack for {MISSED_ACKS} heartbeats")
-            seq += 1
-            await ws.send_str(encode(Heartbeat(seq, self.clock(), self.summary())))
-            deadline = loop.time() + self.uplink.heartbeat_seconds
-            while (remaining := deadline - loop.time()) > 0:
+    async def _exchange(self, ws: aiohttp.ClientWebSocketResponse,
+                        outbox: asyncio.Queue[str]) -> None:
+        """Heartbeats and queued frames out, the parent's frames in, until the link ends."""
+        acked = [0]
+        receiver = asyncio.create_task(self._receive_loop(ws, acked), name="uplink-receive")
+        try:
+            seq = 0
+            loop = asyncio.get_running_loop()
+            next_beat = loop.time()
+            while not receiver.done():
+                if loop.time() >= next_beat:
+                    if seq - acked[0] >= MISSED_ACKS:
+                        raise UplinkRefused(f"no ack for {MISSED_ACKS} heartbeats")
+                    seq += 1
+                    await ws.send_str(encode(Heartbeat(seq, self.clock(), self.summary())))
+                    next_beat = loop.time() + self.uplink.heartbeat_seconds
                 try:
-                    msg = await ws.receive(timeout=remaining)
+                    async with asyncio.timeout(max(0.0, next_beat - loop.time())):
+                        frame = await _first_of(outbox.get(), receiver)
                 except TimeoutError:
-                    break
-                if msg.type != aiohttp.WSMsgType.TEXT:
-                    if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING,
-                                    aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-                        return
                     continue
-                event = decode(msg.data)
-                if isinstance(event, Ack):
-                    acked = max(acked, event.seq)
-                elif isinstance(event, Error):
-                    raise UplinkRefused(f"parent error {event.code}: {event.message[:120]}")
-                else:
-                    log.debug("uplink: ignored %r from the parent", event)
+                if frame is not None:
+                    await ws.send_str(frame)
+            receiver.result()  # raises what ended the receiver
+        finally:
+            receiver.cancel()
+            with suppress(asyncio.CancelledError):
+                await receiver
+
+    async def _receive_loop(self, ws: aiohttp.ClientWebSocketResponse,
+                            acked: list[int]) -> None:
+        async for msg in ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue
+            event = decode(msg.data)
+            if isinstance(event, Ack):
+                acked[0] = max(acked[0], event.seq)
+            elif isinstance(event, Error):
+                raise UplinkRefused(f"parent error {event.code}: {event.message[:120]}")
+            elif isinstance(event, ProtocolViolation):
+                log.debug("uplink: bad frame from the parent: %s", event.reason)
+                await ws.send_str(encode(Error(event.reason, event.detail[:200])))
+            elif self.tree is None or not self.tree.on_message_from_parent(event):
+                log.debug("uplink: ignored %s from the parent", type(event).__name__)
 
 
 async def _receive(ws: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
@@ -184,6 +220,19 @@ async def _receive(ws: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
     if msg.type == aiohttp.WSMsgType.BINARY:
         return ProtocolViolation("malformed", "binary frame")
     return None
+
+
+async def _first_of(get: Awaitable[str], receiver: asyncio.Task[None]) -> str | None:
+    """The next queued frame, or None as soon as ``receiver`` has ended."""
+    getter = asyncio.ensure_future(get)
+    try:
+        await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not getter.done():
+            getter.cancel()
+            with suppress(asyncio.CancelledError):
+                await getter
+    return getter.result() if not getter.cancelled() else None
 
 
 def _why(got: Message | ProtocolViolation | None, wanted: str) -> str:
@@ -210,12 +259,24 @@ class ChildHub:
     """The parent side: accepts configured children on ``/uplink`` and tracks them."""
 
     def __init__(self, config: SiteConfig, audit: AuditLog,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], tree: SiteTree | None = None) -> None:
         self.site_id = config.site.id
         self.audit = audit
         self.clock = clock
+        self.tree = tree
         self.children = {c.id: ChildLink(c) for c in config.children}
         self.silence_limit = SILENT_CHILD_SECONDS
+
+    async def send(self, child_id: str, msg: Message) -> bool:
+        """Send ``msg`` to a connected child; False when it is not connected."""
+        link = self.children.get(child_id)
+        if link is None or link.ws is None or link.ws.closed:
+            return False
+        try:
+            await link.ws.send_str(encode(msg))
+        except (ConnectionError, RuntimeError):
+            return False
+        return True
 
     def describe(self, child_id: str) -> dict[str, Any]:
         """One child as the API shows it (timestamps as numbers)."""
@@ -245,6 +306,8 @@ class ChildHub:
                 link.ws = None
                 link.state, link.since = "offline", self.clock()
                 log.info("child %s went offline", link.config.id)
+                if self.tree is not None:
+                    self.tree.child_online(link.config.id, False, link.summary)
         return ws
 
     async def _refuse(self, ws: web.WebSocketResponse, remote: str, site_id: str,
@@ -286,6 +349,8 @@ class ChildHub:
                     {"remote": remote, "level": hello.level, "version": hello.version[:64]})
         log.info("child %s online from %s", link.config.id, remote)
         await ws.send_str(encode(Welcome(self.site_id)))
+        if self.tree is not None:
+            self.tree.child_online(link.config.id, True, link.summary)
         return link
 
     async def _serve(self, ws: web.WebSocketResponse, link: ChildLink) -> None:
@@ -309,8 +374,13 @@ class ChildHub:
                 continue
             if isinstance(event, Heartbeat):
                 link.last_heartbeat = self.clock()
-                link.summary = _small(event.summary)
+                link.summary = small_summary(event.summary)
+                if self.tree is not None:
+                    self.tree.child_online(link.config.id, True, link.summary)
                 await ws.send_str(encode(Ack(event.seq)))
+            elif self.tree is not None and not isinstance(event, ProtocolViolation) \
+                    and self.tree.on_message_from_child(link.config.id, event):
+                continue
             elif isinstance(event, ProtocolViolation):
                 log.debug("child %s sent a bad frame: %s", link.config.id, event.reason)
                 await ws.send_str(encode(Error(event.reason, event.detail[:200])))
@@ -324,13 +394,3 @@ class ChildHub:
         except StorageError:
             log.warning("could not audit %s for %s", action, target)
 
-
-def _small(summary: dict[str, Any]) -> dict[str, Any]:
-    """Keep only short scalar summary values from a child."""
-    out: dict[str, Any] = {}
-    for key, value in list(summary.items())[:20]:
-        if isinstance(key, str) and len(key) <= 40 and (
-                isinstance(value, (int, float, bool)) or (isinstance(value, str)
-                                                          and len(value) <= 80)):
-            out[key] = value
-    return out

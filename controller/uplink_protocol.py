@@ -4,6 +4,12 @@ Every frame is one JSON object ``{"v": 1, "type": ..., ...}``. The child sends `
 parent answers ``challenge`` with a random nonce; the child proves its credential with
 ``auth``; the parent says ``welcome`` (or ``error`` and closes). Then the child sends
 ``heartbeat`` frames and the parent acknowledges each with ``ack``.
+
+After the handshake both sides keep each other in step by state, not by events, so a link that
+drops loses nothing that a reconnect does not resend: the child sends its whole subtree in
+``topology`` parts and its own (and its descendants') part in each session as ``status``; the
+parent sends every session that concerns the child's subtree as ``session``. Chair commands go
+down as ``command`` and come back as ``result`` with the same id.
 """
 
 from __future__ import annotations
@@ -14,11 +20,12 @@ import json
 import math
 import random
 import secrets
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Final
 
 VERSION: Final = 1
-MAX_FRAME_BYTES: Final = 64 * 1024
+MAX_FRAME_BYTES: Final = 1024 * 1024  # a session naming every commune of a province fits
 NONCE_BYTES: Final = 32
 _MAX_TEXT: Final = 256  # longest id, name, version, nonce or proof we accept
 
@@ -79,11 +86,63 @@ class Error:
     message: str
 
 
-Message = Hello | Challenge | Auth | Welcome | Heartbeat | Ack | Error
+@dataclass(frozen=True)
+class Topology:
+    """Child → parent: one part of the child's subtree (itself first), ``last`` on the final."""
+
+    part: int
+    last: bool
+    sites: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class SessionUpdate:
+    """Parent → child: a session's current record, as the chair last changed it."""
+
+    session: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SessionStatus:
+    """Child → parent: one site's part in a session (readiness, roll call, hand, call)."""
+
+    session_id: str
+    site_id: str
+    status: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Command:
+    """Parent → child: a chair command for ``target``, on behalf of ``origin_site``."""
+
+    id: str
+    session_id: str
+    origin_site: str
+    origin_user: str
+    target: str
+    action: str
+    args: dict[str, Any]
+    ttl: float  # seconds the origin waits; a later arrival is not executed
+
+
+@dataclass(frozen=True)
+class Result:
+    """Child → parent: what became of command ``id``."""
+
+    id: str
+    ok: bool
+    code: str
+    message: str
+    data: dict[str, Any]
+
+
+Message = (Hello | Challenge | Auth | Welcome | Heartbeat | Ack | Error | Topology
+           | SessionUpdate | SessionStatus | Command | Result)
 
 _TYPES: Final[dict[str, type[Message]]] = {
     "hello": Hello, "challenge": Challenge, "auth": Auth, "welcome": Welcome,
-    "heartbeat": Heartbeat, "ack": Ack, "error": Error,
+    "heartbeat": Heartbeat, "ack": Ack, "error": Error, "topology": Topology,
+    "session": SessionUpdate, "status": SessionStatus, "command": Command, "result": Result,
 }
 _NAMES: Final[dict[type[Message], str]] = {cls: name for name, cls in _TYPES.items()}
 
@@ -124,23 +183,21 @@ def decode(text: str | bytes) -> Message | ProtocolViolation:
     values: dict[str, Any] = {}
     for f in fields(cls):
         value: Any = body.get(f.name)
-        problem = _check_field(f.name, value)
-        if problem:
-            return ProtocolViolation("bad_field", problem)
-        values[f.name] = float(value) if f.name == "at" else value
+        kind = str(f.type).split("[", 1)[0]
+        if not _FIELD_CHECKS[kind](value):
+            return ProtocolViolation("bad_field", f"field {f.name!r} missing or invalid")
+        values[f.name] = float(value) if kind == "float" else value
     return cls(**values)
 
 
-def _check_field(name: str, value: Any) -> str | None:
-    if name == "seq":
-        ok = type(value) is int and 0 <= value < 2**63
-    elif name == "at":
-        ok = type(value) in (int, float) and math.isfinite(value)
-    elif name == "summary":
-        ok = isinstance(value, dict)
-    else:
-        ok = isinstance(value, str) and len(value) <= _MAX_TEXT
-    return None if ok else f"field {name!r} missing or invalid"
+_FIELD_CHECKS: Final[dict[str, Callable[[Any], bool]]] = {
+    "int": lambda v: type(v) is int and 0 <= v < 2**63,
+    "float": lambda v: type(v) in (int, float) and math.isfinite(v),
+    "bool": lambda v: type(v) is bool,
+    "str": lambda v: isinstance(v, str) and len(v) <= _MAX_TEXT,
+    "dict": lambda v: isinstance(v, dict),
+    "list": lambda v: isinstance(v, list),
+}
 
 
 def new_nonce() -> str:

@@ -41,12 +41,23 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/api/v1/bridges/{bridge_id}/join"): frozenset({"operator", "chair"}),
     ("POST", "/api/v1/bridges/{bridge_id}/leave"): frozenset({"operator", "chair"}),
     ("POST", "/api/v1/bridges/{bridge_id}/playout"): ANY,
+    ("GET", "/api/v1/sessions"): ANY,
+    ("POST", "/api/v1/sessions"): frozenset({"operator", "chair"}),
+    ("GET", "/api/v1/sessions/{session_id}"): ANY,
+    ("POST", "/api/v1/sessions/{session_id}/approve"): frozenset({"chair", "admin"}),
+    ("POST", "/api/v1/sessions/{session_id}/chair"): frozenset({"chair"}),
+    ("POST", "/api/v1/sessions/{session_id}/join"): frozenset({"operator", "chair"}),
+    ("POST", "/api/v1/sessions/{session_id}/leave"): frozenset({"operator", "chair"}),
+    ("POST", "/api/v1/sessions/{session_id}/rollcall"): frozenset({"operator", "chair"}),
+    ("POST", "/api/v1/sessions/{session_id}/hand"): frozenset({"operator", "chair"}),
+    ("POST", "/api/v1/sessions/{session_id}/readiness"): frozenset({"operator", "chair"}),
+    ("POST", "/api/v1/site/local-control"): frozenset({"operator", "chair", "admin"}),
 }
 
 
 def concrete(path: str) -> str:
     return path.replace("{username}", "khong-co-ai").replace("{device_id}", "khong-co").replace(
-        "{bridge_id}", "khong-co")
+        "{bridge_id}", "khong-co").replace("{session_id}", "khong-co")
 
 
 def test_the_table_covers_every_route() -> None:

@@ -61,7 +61,8 @@ def test_every_message_survives_a_round_trip(msg: Message) -> None:
     ('{"v": 1, "type": "heartbeat", "seq": 1, "at": NaN, "summary": {}}', "bad_field"),
     ('{"v": 1, "type": "heartbeat", "seq": 1, "at": 1, "summary": []}', "bad_field"),
     ('{"v": 1, "type": "welcome", "parent_id": 5}', "bad_field"),
-    ("[" * 100_000, "too_large"),
+    ("[" * (MAX_FRAME_BYTES + 1), "too_large"),
+    ("[" * 100_000, "malformed"),
     ("[" * 10_000, "malformed"),
 ])
 def test_garbage_becomes_a_typed_violation(text: str, reason: str) -> None:
