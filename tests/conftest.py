@@ -48,20 +48,21 @@ def free_port() -> int:
 
 def write_site_config(directory: Path, *, site_id: str = "xa-hoang-hop",
                       level: str = "commune", port: int | None = None,
-                      extra: str = "") -> Path:
+                      extra: str = "", with_uplink: bool = True) -> Path:
     """A valid site config (with its secret files) in ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     secret = directory / "uplink.secret"
     secret.write_text(SECRET_TEXT)
     secret.chmod(0o600)
-    uplink = "" if level == "central" else (
+    uplink = "" if level == "central" or not with_uplink else (
         '[uplink]\nurl = "ws://127.0.0.1:9/uplink"\ncredential_file = "uplink.secret"\n')
     # An ``extra`` with its own [console] table replaces the default one.
     console = "" if "[console]" in extra else (
         f'[console]\nlisten = "127.0.0.1:{port or free_port()}"\n\n')
     path = directory / f"{site_id}.toml"
+    name = "UBND xã Hoàng Hợp" if site_id == "xa-hoang-hop" else f"UBND {site_id}"
     path.write_text(
-        f'[site]\nid = "{site_id}"\nname = "UBND xã Hoàng Hợp"\nlevel = "{level}"\n\n'
+        f'[site]\nid = "{site_id}"\nname = "{name}"\nlevel = "{level}"\n\n'
         f'{console}[storage]\ndata_dir = "data"\n\n{uplink}\n{extra}', encoding="utf-8")
     return path
 
