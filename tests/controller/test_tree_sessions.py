@@ -65,7 +65,8 @@ async def test_a_province_chairs_two_communes(tmp_path: Path) -> None:
                 "participants": ["xa-mot", "xa-hai"],
                 "starts_at": _iso(now + 7200), "ends_at": _iso(now + 10800)}, expect=201)
             session_id = created["id"]
-            assert created["state"] == "scheduled" and not created["approved"]
+            assert created["state"] == "scheduled"
+            assert not created["approved"]
             assert created["notice"]["ok"] is False  # two hours is not three working days
             assert "3 ngày làm việc" in created["notice"]["message"]
             # Not approved: nothing reached the communes yet.
@@ -128,7 +129,8 @@ async def test_a_province_chairs_two_communes(tmp_path: Path) -> None:
                 status = _site(await _session(chair, session_id), "xa-mot")["status"]
                 return status.get("rollcall")
             rollcall = await eventually(rollcall_seen, what="roll call at the chair")
-            assert rollcall["attendees"] == 12 and "Trần Thị B" in rollcall["names"]
+            assert rollcall["attendees"] == 12
+            assert "Trần Thị B" in rollcall["names"]
 
             # Floor: xa-mot raises its hand; the chair grants the next in the queue.
             await officer_one.post(f"/api/v1/sessions/{session_id}/hand", {"raised": True})
@@ -154,7 +156,8 @@ async def test_a_province_chairs_two_communes(tmp_path: Path) -> None:
 
             remote = await _audit(two, "remote.mic.mute")
             assert [e["result"] for e in remote][:2] == ["refused", "ok"]
-            assert remote[0]["origin_site"] == "tinh-a" and remote[0]["actor"] == "chutri"
+            assert remote[0]["origin_site"] == "tinh-a"
+            assert remote[0]["actor"] == "chutri"
             assert remote[0]["details"]["reason"] == "local_control_only"
             origin = await _audit(province, "chair.mic.mute")
             assert origin[0]["result"] == "local_control_only"
