@@ -248,6 +248,28 @@ class CallService:
             await self._hang_up(managed, "left", actor=actor)
         return self.describe(bridge_id)
 
+    async def moderate(self, display: str, *, mute: bool, actor: str) -> int:
+        """Mute or unmute a participant's audio at every bridge this site is in a call on,
+        where the bridge allows moderation; audited when something changed or failed."""
+        changed = 0
+        for managed in self._bridges.values():
+            call = managed.call
+            if call is None or call.state == CallState.ENDED:
+                continue
+            try:
+                count = await call.moderate(display, mute=mute)
+            except MediaError as exc:
+                error = translate(exc, managed.name)
+                self.audit.record(actor, "call.moderate", managed.config.id, result="error",
+                                  details={"display": display, "mute": mute,
+                                           "code": error.code, "detail": error.detail})
+                continue
+            if count:
+                changed += count
+                self.audit.record(actor, "call.moderate", managed.config.id,
+                                  details={"display": display, "mute": mute, "streams": count})
+        return changed
+
     # -- playout --------------------------------------------------------------------------
 
     async def watch(self, bridge_id: str, sdp: str, kind: str) -> dict[str, str]:

@@ -638,8 +638,11 @@ class SessionService:
         record = self.require(session_id)
         if action in SITE_ACTIONS:
             target = self._target(record, site)
-            result = await self.command_site(record, target, SITE_ACTIONS[action],
-                                             self._site_args(action, args), actor=actor)
+            site_args = self._site_args(action, args)
+            result = await self.command_site(record, target, SITE_ACTIONS[action], site_args,
+                                             actor=actor)
+            if action == "mute":
+                result["bridge_streams"] = await self._moderate(target, site_args["on"], actor)
             return {"action": action, "results": {target: result}}
         if record.chair != self.self_id:
             raise PermissionDeniedError("Điểm cầu này không chủ trì phiên họp.", code="not_chair")
@@ -734,6 +737,9 @@ class SessionService:
             speaker = record.floor.get("speaker")
             targets = [s for s in record.participants if s != speaker or not on]
             results.update(await self._fan_out(record, targets, "mic.mute", {"on": on}, actor))
+            for target, result in results.items():
+                if result.get("ok"):
+                    result["bridge_streams"] = await self._moderate(target, on, actor)
         elif action == "lock":
             on = args.get("on", True)
             if not isinstance(on, bool):
@@ -768,15 +774,27 @@ class SessionService:
     async def _apply_floor(self, record: SessionRecord, change: FloorChange,
                            actor: str) -> dict[str, dict[str, Any]]:
         results: dict[str, dict[str, Any]] = {}
-        if change.revoked:
-            results.update(await self._fan_out(record, [change.revoked], "floor.revoke", {},
-                                               actor))
-            self._event(record.id, change.revoked, "floor_revoked", by=actor)
-        if change.granted:
-            results.update(await self._fan_out(record, [change.granted], "floor.grant", {},
-                                               actor))
-            self._event(record.id, change.granted, "floor_granted", by=actor)
+        for site, action, mute in ((change.revoked, "floor.revoke", True),
+                                   (change.granted, "floor.grant", False)):
+            if site is None:
+                continue
+            results.update(await self._fan_out(record, [site], action, {}, actor))
+            # The spotlight: the speaker is heard at the bridge too, where it allows moderation.
+            results[site]["bridge_streams"] = await self._moderate(site, mute, actor)
+            self._event(record.id, site, action.replace(".", "_"), by=actor)
         return results
+
+    async def _moderate(self, site: str, mute: bool, actor: str) -> int:
+        """Apply a chair's mute or unmute at the bridge, for a site shown by its name."""
+        entry = self.tree.entries.get(site)
+        display = self.config.site.name if site == self.self_id else (
+            entry.name if entry is not None else None)
+        if display is None:
+            return 0
+        try:
+            return await self.calls.moderate(display, mute=mute, actor=actor)
+        except DiemcauError:
+            return 0
 
     async def _fan_out(self, record: SessionRecord, targets: list[str], action: str,
                        args: dict[str, Any], actor: str) -> dict[str, dict[str, Any]]:

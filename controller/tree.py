@@ -145,8 +145,7 @@ class SiteTree:
             if entry is None or entry.id == self.self_id:
                 continue
             if entry.id == child_id:
-                entry.parent = self.self_id
-                entry.name = self.names.get(child_id, entry.name)
+                entry.parent = self.self_id  # the name stays the site's own: the bridge shows it
             elif entry.id in self.names:
                 continue  # a child claiming one of our other children
             fresh[entry.id] = entry

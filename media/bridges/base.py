@@ -154,6 +154,11 @@ class Call(ABC):
     async def stats(self) -> Sequence[LinkSample]:
         """One sample per direction and media kind, for the last interval."""
 
+    async def moderate(self, display: str, *, mute: bool) -> int:
+        """Mute or unmute, at the bridge, the audio of the participants shown as ``display``;
+        how many streams changed. Bridges without moderation change none."""
+        return 0
+
     def remote_tracks(self) -> Sequence[MediaStreamTrack]:
         """The received audio and video now, chosen feed first; empty when none.
 

@@ -196,6 +196,7 @@ class JanusCall(Call):
         self.pc: RTCPeerConnection | None = None
         self.channel: RTCDataChannel | None = None
         self.subscriptions: dict[int, _Subscription] = {}
+        self.room_publishers: dict[int, JanusMessage] = {}  # everyone publishing in the room
         # Received tracks are read through this relay: the counters and any playout each
         # get every frame (two readers of one track would split its frames between them).
         self._relay = MediaRelay()
@@ -303,7 +304,9 @@ class JanusCall(Call):
         self.feed_id = int(data["id"])
         self.private_id = data.get("private_id")
         await self._publish()
+        self.room_publishers = {}
         for publisher in data.get("publishers", []):
+            self._remember(publisher)
             self._maybe_subscribe(publisher)
 
     def _room_auth(self) -> dict[str, Any]:
@@ -503,11 +506,13 @@ class JanusCall(Call):
         for publisher in data.get("publishers", []):
             self.publish("room", now, event="published", feed=publisher.get("id"),
                          display=publisher.get("display"))
+            self._remember(publisher)
             self._maybe_subscribe(publisher)
         for key, name in (("leaving", "left"), ("unpublished", "unpublished")):
             if key in data and data[key] != "ok":
                 feed = data[key]
                 self.publish("room", now, event=name, feed=feed)
+                self.room_publishers.pop(feed, None)
                 if isinstance(feed, int) and feed in self.subscriptions:
                     task = asyncio.create_task(self._drop_subscription(feed))
                     self._sub_tasks.add(task)
@@ -516,6 +521,34 @@ class JanusCall(Call):
             feed = data.get("id", self.feed_id)
             self.publish("room", now, event=str(data["moderation"]), feed=feed,
                          mid=data.get("mid"), ours=feed == self.feed_id)
+
+    def _remember(self, publisher: JanusMessage) -> None:
+        feed = publisher.get("id")
+        if isinstance(feed, int) and feed != self.feed_id:
+            self.room_publishers[feed] = publisher
+
+    async def moderate(self, display: str, *, mute: bool) -> int:
+        """Mute or unmute the audio of the room's publishers shown as ``display`` through the
+        VideoRoom ``moderate`` request (with the room's ``room_secret`` when it has one)."""
+        if self.publisher is None:
+            return 0
+        targets: list[tuple[int, str]] = []
+        for feed, publisher in self.room_publishers.items():
+            if publisher.get("display") != display:
+                continue
+            for stream in publisher.get("streams", []):
+                if stream.get("type") == "audio" and stream.get("mid") is not None:
+                    targets.append((feed, str(stream["mid"])))
+        if display == self.options.display and self.feed_id and "audio" in self.published_mids:
+            targets.append((self.feed_id, self.published_mids["audio"]))
+        secret = self.bridge.spec.secrets.get("room_secret")
+        for feed, mid in targets:
+            body: dict[str, Any] = {"request": "moderate", "room": self.bridge.spec.room,
+                                    "id": feed, "mid": mid, "mute": mute}
+            if secret:
+                body["secret"] = secret
+            await self.publisher.message(body, within=self.settings.request_timeout)
+        return len(targets)
 
     def _on_subscriber_event(self, sub: _Subscription, event: JanusMessage) -> None:
         if event.get("janus") == "hangup":

@@ -126,6 +126,31 @@ async def test_moderator_mutes_our_audio(bridge: JanusVideoRoomBridge,
         await a.leave()
 
 
+async def test_a_chair_mutes_another_site_through_the_bridge(janus_lab: JanusLab,
+                                                            in_lab_netns: LabNetns) -> None:
+    chair_bridge = JanusVideoRoomBridge(BridgeSpec(
+        id="lab", kind="janus-videoroom", url=janus_lab.url, room=ROOM,
+        options={"video_width": 320, "video_height": 180, "video_fps": 15},
+        secrets={"pin": ROOM_PIN, "room_secret": ROOM_SECRET}))
+    site_bridge = JanusVideoRoomBridge(spec(janus_lab))
+    chair = await chair_bridge.join(JoinOptions(display="tinh-chu-tri", subscribe="none"))
+    seen = Recorder(chair)
+    site = await site_bridge.join(JoinOptions(display="xa-a", subscribe="none"))
+    events = Recorder(site)
+    try:
+        await seen.wait("room", event="published", display="xa-a")
+        assert await chair.moderate("xa-a", mute=True) == 1
+        assert (await events.wait("room", within=5, ours=True)).data["event"] == "muted"
+        assert await chair.moderate("xa-a", mute=False) == 1
+        await events.wait("room", within=5, ours=True, event="unmuted")
+        assert await chair.moderate("khong-co-ai", mute=True) == 0
+    finally:
+        await site.leave()
+        await chair.leave()
+        await site_bridge.close()
+        await chair_bridge.close()
+
+
 async def test_wrong_pin_is_refused(janus_lab: JanusLab, in_lab_netns: LabNetns) -> None:
     bad = JanusVideoRoomBridge(BridgeSpec(id="lab", kind="janus-videoroom", url=janus_lab.url,
                                           room=ROOM, secrets={"pin": "wrong"}))
