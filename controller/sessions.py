@@ -57,6 +57,7 @@ from controller.uplink_protocol import Command, Result, SessionStatus, SessionUp
 log = logging.getLogger(__name__)
 
 MAX_STATUS_BYTES: Final = 16 * 1024
+SYNC_WINDOW_SECONDS: Final = 7 * 86400.0
 IDLE_WAKE_SECONDS: Final = 30.0
 CAMERA_REMOTE: Final = frozenset({"power", "ptz.move", "ptz.stop", "ptz.absolute", "zoom", "home",
                                   "preset.recall"})
@@ -113,6 +114,7 @@ class SessionService:
         self._checks: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
+        self._parsed: dict[str, SessionRecord] = {}
         tree.sessions = self
 
     # -- storage -------------------------------------------------------------------------------
@@ -122,13 +124,32 @@ class SessionService:
         row = self.store.query_one("SELECT record FROM sessions WHERE id = ?", (session_id,))
         if row is None:
             return None
-        return record_from_dict(json.loads(row["record"]))
+        return self._parse(row["record"])
 
     def require(self, session_id: str) -> SessionRecord:
         """The stored record, or a 404 for the console."""
         record = self.get(session_id)
         if record is None:
             raise NotFoundError("Không có phiên họp này.", code="session_not_found")
+        return record
+
+    def records_to_sync(self) -> list[SessionRecord]:
+        """Open sessions and those that closed in the last week: what a site that was away
+        may not know the end of."""
+        rows = self.store.query(
+            "SELECT record FROM sessions WHERE state IN ('scheduled', 'readiness', 'live')"
+            " OR updated_at >= ? ORDER BY starts_at LIMIT 500",
+            (self.clock() - SYNC_WINDOW_SECONDS,))
+        return [self._parse(r["record"]) for r in rows]
+
+    def _parse(self, text: str) -> SessionRecord:
+        # A chair of thousands of sites reads its big record on every status: parse it once.
+        record = self._parsed.get(text)
+        if record is None:
+            record = record_from_dict(json.loads(text))
+            if len(self._parsed) >= 32:
+                self._parsed.clear()
+            self._parsed[text] = record
         return record
 
     def records(self, *, open_only: bool = False, limit: int = 200) -> list[SessionRecord]:
@@ -140,7 +161,7 @@ class SessionService:
         else:
             rows = self.store.query("SELECT record FROM sessions ORDER BY starts_at DESC LIMIT ?",
                                     (limit,))
-        return [record_from_dict(json.loads(r["record"])) for r in rows]
+        return [self._parse(r["record"]) for r in rows]
 
     def _save(self, record: SessionRecord) -> bool:
         """Store ``record`` unless a newer version is already kept; True when stored."""
@@ -424,14 +445,14 @@ class SessionService:
             self._event(record.id, site_id, "readiness", ready=readiness.get("ready"))
 
     def on_child_subtree(self, child_id: str) -> None:
-        """A child (re)sent its subtree: send it every open session that concerns it."""
-        for record in self.records(open_only=True):
+        """A child (re)sent its subtree: send it every session that concerns it."""
+        for record in self.records_to_sync():
             if record.approved:
                 self._send_to_children(record, only=child_id)
 
     def on_uplink_connected(self) -> None:
-        """A fresh link up: resend every status kept for open sessions we did not chair."""
-        for record in self.records(open_only=True):
+        """A fresh link up: resend every status kept for sessions we did not chair."""
+        for record in self.records_to_sync():
             if record.chair == self.self_id:
                 continue
             for site_id, status in self.statuses(record.id).items():

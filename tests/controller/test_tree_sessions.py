@@ -180,8 +180,15 @@ async def test_a_province_chairs_two_communes(tmp_path: Path) -> None:
             status = _site(await _session(chair, session_id), "xa-mot")["status"]
             assert status["rollcall"]["attendees"] == 12
 
+            # The session ends while xa-hai is away: it learns of the end when it returns.
+            assert two.stop() == 0
+            await eventually(lambda: _offline(chair, "xa-hai"), what="xa-hai offline")
             ended = await chair.chair(session_id, "end")
             assert ended["session"]["state"] == "ended"
+            two.start()
+            async with Console(two, "vanhanh") as again:
+                await eventually(lambda: _state_at(again, session_id, "ended"),
+                                 what="the end known at xa-hai after its return")
 
 
 async def _state_at(console: Console, session_id: str, state: str) -> bool:
@@ -219,6 +226,15 @@ async def test_three_levels_with_delegation(tmp_path: Path) -> None:
             assert created["participants"] == ["tinh-b", "xa-ba"]
             assert created["notice"]["ok"] is True  # 25 hours ahead of an extraordinary one
             await chair.post(f"/api/v1/sessions/{session_id}/approve")
+            await chair.chair(session_id, "readiness")
+
+            async def reported_through_the_province() -> Any:
+                session = await _session(chair, session_id)
+                return all(_site(session, s)["status"].get("readiness")
+                           for s in ("tinh-b", "xa-ba")) and session
+            session = await eventually(reported_through_the_province,
+                                       what="readiness of both levels at the centre")
+            assert _site(session, "xa-ba")["status"]["readiness"]["ready"] is True
             await chair.chair(session_id, "start")
             async with Console(sites["xa-ba"], "vanhanh") as officer:
                 await eventually(lambda: _state_at(officer, session_id, "live"),
