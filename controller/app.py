@@ -81,11 +81,24 @@ def create_app(config: SiteConfig, *, clock: Callable[[], float] = time.time,
     tree.send_down = hub.send
     if uplink is not None:
         tree.send_up = uplink.send
-    sessions = SessionService(config, store, audit, devices, calls, tree, clock)
+    sessions = SessionService(config, store, audit, devices, calls, tree, clock, metrics)
+    hub.count_drop = uplink_drops(metrics)
+    if uplink is not None:
+        uplink.count_drop = uplink_drops(metrics)
     context = SiteContext(config, store, audit, accounts, metrics, devices, calls, clock,
                           __version__, hub, uplink, tree, sessions)
     metrics.add_callback_gauge("diemcau_audit_entries", "Rows in the audit log",
                                lambda: _count(store, "audit_log"))
+    metrics.add_callback_gauge(
+        "diemcau_children_online", "Direct child sites connected now",
+        lambda: float(sum(link.ws is not None for link in hub.children.values())))
+    metrics.add_callback_gauge(
+        "diemcau_subtree_sites", "Sites known below this one (children and their subtrees)",
+        lambda: float(len(tree.entries)))
+    if uplink is not None:
+        metrics.add_callback_gauge(
+            "diemcau_uplink_connected", "1 while the uplink to the parent is connected",
+            lambda: float(uplink.state == "connected"))
 
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
@@ -100,6 +113,11 @@ def create_app(config: SiteConfig, *, clock: Callable[[], float] = time.time,
     app.on_shutdown.append(lambda _app: context.children.close())
     app.cleanup_ctx.append(_lifecycle(announce))
     return app
+
+
+def uplink_drops(metrics: SiteMetrics) -> Callable[[str], None]:
+    """Count a malformed uplink frame in ``diemcau_frames_dropped_total``."""
+    return lambda reason: metrics.frames_dropped.labels("uplink", reason).inc()
 
 
 def _summary(devices: DeviceService, calls: CallService, store: Store) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextlib import suppress
 from dataclasses import replace
@@ -53,6 +54,7 @@ from controller.session_rules import (
 from controller.store import Store
 from controller.tree import SiteTree
 from controller.uplink_protocol import Command, Result, SessionStatus, SessionUpdate
+from monitoring.metrics import SiteMetrics
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,9 @@ CHAIR_ACTIONS: Final = ("start", "end", "cancel", "readiness", "rollcall.open", 
                         "camera", "projector", "lock", "delegate", "undelegate",
                         "readiness.run")
 LOCAL_CONTROL_KEY: Final = "local_control_only"
+# Result labels kept as they are in metrics; anything else counts as "error" (bounded labels).
+_RESULT_LABELS: Final = frozenset({"ok", "partial", "site_offline", "command_timeout",
+                                   "unknown_site", "device_not_found"})
 
 
 def _iso(ts: float | None) -> str | None:
@@ -100,7 +105,7 @@ class SessionService:
 
     def __init__(self, config: SiteConfig, store: Store, audit: AuditLog,
                  devices: DeviceService, calls: CallService, tree: SiteTree,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], metrics: SiteMetrics | None = None) -> None:
         self.config = config
         self.settings = config.sessions
         self.self_id = config.site.id
@@ -110,6 +115,7 @@ class SessionService:
         self.calls = calls
         self.tree = tree
         self.clock = clock
+        self.metrics = metrics
         self._floors: dict[str, Floor] = {}
         self._checks: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -835,16 +841,19 @@ class SessionService:
         command = self.tree.new_command(session_id=record.id, origin_user=actor, target=target,
                                         action=action, args=args,
                                         ttl=self.settings.command_timeout_seconds)
+        started = time.perf_counter()
         try:
             if target == self.self_id:
                 result = await self.execute_remote(command)
             else:
                 result = await self.tree.send_command(command)
         except DiemcauError as exc:
+            self._observe(action, exc.code, started)
             if audit_origin:
                 self.audit.record(actor, f"chair.{action}", target, result=exc.code,
                                   details={"session": record.id, "message": exc.message})
             raise
+        self._observe(action, "ok" if result.ok else result.code, started)
         if audit_origin:
             self.audit.record(actor, f"chair.{action}", target,
                               result="ok" if result.ok else result.code,
@@ -855,6 +864,12 @@ class SessionService:
         if not result.ok and audit_origin:
             raise RemoteRefusedError(result.message or result.code, code=result.code)
         return out
+
+    def _observe(self, action: str, result: str, started: float) -> None:
+        if self.metrics is not None:
+            label = result if result in REFUSALS or result in _RESULT_LABELS else "error"
+            self.metrics.chair_command_seconds.labels(action, label).observe(
+                time.perf_counter() - started)
 
     # -- executing a command that came down (or from this site's own chair) -------------------
 

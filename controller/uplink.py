@@ -81,6 +81,7 @@ class UplinkClient:
         self.tree = tree
         self._outbox: asyncio.Queue[str] | None = None
         self._ever_failed = False
+        self.count_drop: Callable[[str], None] = lambda _reason: None
 
     def send(self, msg: Message) -> bool:
         """Queue ``msg`` for the parent; False when not connected (state is resent later)."""
@@ -203,6 +204,7 @@ class UplinkClient:
                 raise UplinkRefused(f"parent error {event.code}: {event.message[:120]}")
             elif isinstance(event, ProtocolViolation):
                 log.debug("uplink: bad frame from the parent: %s", event.reason)
+                self.count_drop(event.reason)
                 await ws.send_str(encode(Error(event.reason, event.detail[:200])))
             elif self.tree is None or not self.tree.on_message_from_parent(event):
                 log.debug("uplink: ignored %s from the parent", type(event).__name__)
@@ -266,6 +268,7 @@ class ChildHub:
         self.tree = tree
         self.children = {c.id: ChildLink(c) for c in config.children}
         self.silence_limit = SILENT_CHILD_SECONDS
+        self.count_drop: Callable[[str], None] = lambda _reason: None
 
     async def send(self, child_id: str, msg: Message) -> bool:
         """Send ``msg`` to a connected child; False when it is not connected."""
@@ -383,6 +386,7 @@ class ChildHub:
                 continue
             elif isinstance(event, ProtocolViolation):
                 log.debug("child %s sent a bad frame: %s", link.config.id, event.reason)
+                self.count_drop(event.reason)
                 await ws.send_str(encode(Error(event.reason, event.detail[:200])))
             else:
                 await ws.send_str(encode(Error("unexpected", f"{type(event).__name__} "

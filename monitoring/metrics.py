@@ -75,6 +75,11 @@ class SiteMetrics:
                               ("fps", "frames per second"),
                               ("mos", "estimated MOS (E-model)"))
         }
+        self.chair_command_seconds = Histogram(
+            "diemcau_chair_command_duration_seconds",
+            "Time from a chair command leaving this site to its result coming back",
+            ["action", "result"], registry=self.registry,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0))
         self.frames_dropped = Counter(
             "diemcau_frames_dropped", "Malformed frames dropped, by protocol and reason",
             ["protocol", "reason"], registry=self.registry)

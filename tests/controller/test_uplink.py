@@ -21,6 +21,9 @@ from controller.uplink_protocol import (
     Error,
     Heartbeat,
     Hello,
+    Result,
+    SessionStatus,
+    Topology,
     Welcome,
     decode,
     encode,
@@ -176,6 +179,20 @@ async def test_garbage_gets_an_error_reply_and_the_link_survives(tmp_path: Path)
             assert decode(await ws.receive_str()) == Ack(1)
             assert province_app[CONTEXT].children.describe("xa-hoang-hop")["summary"] == {
                 "calls": 1}
+            # A result for no command, a status for a session nobody has, a topology from a
+            # child that names itself a sibling: ignored, and the link still answers.
+            await ws.send_str(encode(Result("khong-co", True, "ok", "", {})))
+            await ws.send_str(encode(SessionStatus("khong-co", "xa-hoang-hop", {"x": 1})))
+            await ws.send_str(encode(Topology(0, True, [
+                {"id": "xa-hoang-hop", "online": True}, {"id": "xa-quang-phu"}, {"id": 7}])))
+            await ws.send_str(encode(Heartbeat(2, 2.0, {})))
+            assert decode(await ws.receive_str()) == Ack(2)
+            tree = province_app[CONTEXT].tree
+            assert tree.route("xa-hoang-hop") == "xa-hoang-hop"
+            assert tree.route("xa-quang-phu") == "xa-quang-phu"  # not through xa-hoang-hop
+            metrics = province_app[CONTEXT].metrics.exposition().decode()
+            assert 'diemcau_frames_dropped_total{protocol="uplink",reason="wrong_version"} 1.0' \
+                in metrics
 
 
 async def test_a_connected_but_silent_child_is_called_offline(tmp_path: Path) -> None:
