@@ -188,7 +188,9 @@ async def site(request: web.Request) -> web.Response:
     children = []
     for c in cfg.children:
         link = ctx.children.describe(c.id)
+        entry = ctx.tree.entries.get(c.id)
         children.append({"id": c.id, "name": c.name or c.id, "state": link["state"],
+                         "level": entry.level if entry else "",
                          "since": iso(link["since"]),
                          "last_heartbeat": iso(link["last_heartbeat"]),
                          "summary": link["summary"]})

@@ -76,7 +76,7 @@ def create_app(config: SiteConfig, *, clock: Callable[[], float] = time.time,
     calls = CallService(config, store, audit, metrics, clock)
     tree = SiteTree(config, lambda: _summary(devices, calls, store))
     uplink = None if config.uplink is None else UplinkClient(
-        config, __version__, lambda: _summary(devices, calls, store), clock, tree=tree)
+        config, __version__, tree.summary, clock, tree=tree)
     hub = ChildHub(config, audit, clock, tree=tree)
     tree.send_down = hub.send
     if uplink is not None:
@@ -136,8 +136,11 @@ def _summary(devices: DeviceService, calls: CallService, store: Store) -> dict[s
             colour = str(described["call"].get("health", "none"))
             if colour in order and order.index(colour) > order.index(link):
                 link = colour
+    live = store.query_one(
+        "SELECT id FROM sessions WHERE state = 'live' ORDER BY starts_at DESC LIMIT 1")
     return {"devices_online": online, "devices_total": len(ids), "calls": in_call,
-            "link": link, "local_control_only": store.get_setting(LOCAL_CONTROL_KEY) == "1"}
+            "link": link, "local_control_only": store.get_setting(LOCAL_CONTROL_KEY) == "1",
+            "session": str(live["id"]) if live else ""}
 
 
 def _count(store: Store, table: str) -> float:

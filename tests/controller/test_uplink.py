@@ -120,7 +120,7 @@ async def test_a_commune_connects_and_reconnects_after_the_province_restarts(
             assert child["xa-hoang-hop"]["last_heartbeat"]
             assert child["xa-hoang-hop"]["summary"] == {
                 "devices_online": 0, "devices_total": 0, "calls": 0, "link": "none",
-                "local_control_only": False}
+                "local_control_only": False, "session": ""}
             assert child["xa-quang-phu"]["state"] == "offline"
             actions = [e.action for e in province_app[CONTEXT].audit.entries(limit=50)]
             assert "uplink.child_connected" in actions
