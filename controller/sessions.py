@@ -639,6 +639,10 @@ class SessionService:
         bridge = self._bridge_for(record)
         if bridge is None:
             raise ConflictError("Điểm cầu chưa cấu hình cầu hội nghị.", code="no_bridge")
+        if record.locked and record.chair != self.self_id:
+            # Like a locked meeting room: who is in stays in, nobody new comes in.
+            raise ConflictError("Điểm cầu chủ trì đã khóa phiên họp; không vào thêm được.",
+                                code="session_locked")
         result = await self.calls.join(bridge, actor=actor, secret=record.secret)
         self._update_own(session_id, in_call=True, joined_at=self.clock())
         self._event(record.id, self.self_id, "joined", bridge=bridge)
