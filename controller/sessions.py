@@ -535,7 +535,7 @@ class SessionService:
             {"preset": self.settings.speaker_preset}, who,
             ok=f"Camera đã về vị trí đặt sẵn {self.settings.speaker_preset}."))
         items.append(await self._check_projector(who))
-        items.append(self._check_mic())
+        items.append(await self._check_mic())
         items.append(await self._check_bridge(record, who))
         ready = all(item["ok"] is not False for item in items)
         result = {"ready": ready, "at": self.clock(), "items": items}
@@ -594,17 +594,29 @@ class SessionService:
             item = step
         return item
 
-    def _check_mic(self) -> dict[str, Any]:
+    async def _check_mic(self) -> dict[str, Any]:
         mixer = self._device("mixer")
         if mixer is None:
             return {"check": "mic", "ok": None, "detail": "Điểm cầu không có bàn trộn âm thanh."}
         health = self.devices.health(mixer)
-        if health is None or not health.online:
-            return {"check": "mic", "ok": False, "detail": "Bàn trộn âm thanh không phản hồi."}
-        readings = dict(health.readings)
-        return {"check": "mic", "ok": True, "detail": "Micro sẵn sàng.",
-                "readings": {k: v for k, v in readings.items()
-                             if isinstance(v, int | float | str | bool)}}
+        readings = health.readings if health is not None and health.online else None
+        if not readings:  # not polled yet (a site just started): ask the mixer now
+            try:
+                readings = await self.devices.probe(mixer)
+            except DiemcauError as exc:
+                return {"check": "mic", "ok": False,
+                        "detail": f"Bàn trộn âm thanh không phản hồi: {exc.message}"}
+        wanted = set(self.settings.mic_channels)
+        channels = [c for c in readings.get("channels", [])
+                    if isinstance(c, dict) and (not wanted or c.get("channel") in wanted)]
+        if not channels:
+            return {"check": "mic", "ok": False,
+                    "detail": "Không đọc được trạng thái các kênh micro."}
+        parts = [f"kênh {c.get('channel')} ({c.get('gain_db')} dB"
+                 f"{', đang tắt' if c.get('muted') else ''})" for c in channels]
+        return {"check": "mic", "ok": True, "detail": "Micro sẵn sàng: " + "; ".join(parts) + ".",
+                "channels": [{k: c.get(k) for k in ("channel", "muted", "gain_db")}
+                             for c in channels]}
 
     async def _check_bridge(self, record: SessionRecord, actor: str) -> dict[str, Any]:
         bridge = self._bridge_for(record)

@@ -298,12 +298,18 @@ class ChildHub:
         """``GET /uplink``: one child's WebSocket, from handshake to close."""
         ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, autoping=True)
         await ws.prepare(request)
-        link = await self._handshake(ws, request.remote or "?")
+        try:
+            link = await self._handshake(ws, request.remote or "?")
+        except (ConnectionError, RuntimeError) as exc:  # the child went away mid-handshake
+            log.info("uplink from %s closed during the handshake: %s", request.remote, exc)
+            return ws
         if link is None:
             await ws.close()
             return ws
         try:
             await self._serve(ws, link)
+        except (ConnectionError, RuntimeError) as exc:
+            log.info("uplink of child %s broke: %s", link.config.id, exc)
         finally:
             if link.ws is ws:  # a newer connection may have replaced this one
                 link.ws = None
