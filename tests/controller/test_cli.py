@@ -91,6 +91,12 @@ def test_doctor_reports_config_data_dir_and_port(tmp_path: Path) -> None:
 
 
 def _login(base: str, username: str, password: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    me, get = _console(base, username, password)
+    return me, get("api/v1/site")
+
+
+def _console(base: str, username: str, password: str) -> tuple[dict[str, Any], Any]:
+    """Log in; return who we are and a GET function for paths under ``base``."""
     jar = CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     request = urllib.request.Request(  # noqa: S310 - loopback URL printed by the demo
@@ -99,9 +105,21 @@ def _login(base: str, username: str, password: str) -> tuple[dict[str, Any], dic
         headers={"Content-Type": "application/json"})
     with opener.open(request, timeout=10) as resp:
         me = json.load(resp)
-    with opener.open(base + "api/v1/site", timeout=10) as resp:
-        site = json.load(resp)
-    return me, site
+
+    def get(path: str) -> Any:
+        with opener.open(base + path, timeout=10) as resp:
+            return json.load(resp)
+    return me, get
+
+
+def _eventually(check: Any, seconds: float, what: str) -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
 
 
 def test_demo_prints_three_consoles_whose_logins_work(tmp_path: Path) -> None:
@@ -138,6 +156,7 @@ def test_demo_prints_three_consoles_whose_logins_work(tmp_path: Path) -> None:
         assert [c["id"] for c in sites[0]["children"]] == ["xa-hoang-hop", "xa-quang-phu"]
         chair = [(u, p) for u, p, role in logins if role == "chair"]
         assert len(chair) == 1
+        _check_demo_session(text, urls, logins)
         data_dirs = list(tmp_path.glob("diemcau-demo-*"))
         assert len(data_dirs) == 1
         process.send_signal(signal.SIGINT)
@@ -147,6 +166,52 @@ def test_demo_prints_three_consoles_whose_logins_work(tmp_path: Path) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def _check_demo_session(banner: str, urls: list[str],
+                        logins: list[tuple[str, str, str]]) -> None:
+    """The province chairs an approved session with both communes; they are invited, ready."""
+    assert "Phiên họp thử" in banner, banner
+    chair_login = next((u, p) for u, p, role in logins if role == "chair")
+    _, chair = _console(urls[0], *chair_login)
+    listed = chair("api/v1/sessions")["sessions"]
+    assert len(listed) == 1
+    session_id = listed[0]["id"]
+    assert session_id in banner
+    session = chair(f"api/v1/sessions/{session_id}")
+    assert session["title"] == "Hội nghị trực tuyến giao ban (thử nghiệm)"
+    assert session["role"] == "chair"
+    assert session["approved"] is True
+    assert session["kind"] == "regular"
+    assert session["notice"]["ok"] is False  # 20 minutes' notice: recorded as a warning
+    assert sorted(session["participants"]) == ["xa-hoang-hop", "xa-quang-phu"]
+    assert session["state"] == "readiness"  # starts in 20 minutes, inside the 60-minute lead
+
+    operators = [(u, p) for u, p, role in logins if role == "operator"]
+    assert len(operators) == 3  # one at every site
+    for url, login in zip(urls[1:], operators[1:], strict=True):
+        _, officer = _console(url, *login)
+        invitation = _eventually(
+            lambda officer=officer: [s for s in officer("api/v1/sessions")["sessions"]
+                                     if s["id"] == session_id],
+            10, f"the invitation at {url}")[0]
+        assert invitation["role"] == "participant"
+        presets = [d for d in officer("api/v1/devices")["devices"] if d["id"] == "camera"]
+        assert {"preset": 1, "name": "Người phát biểu"} in presets[0].get("presets", [])
+
+    def reports() -> Any:
+        sites = chair(f"api/v1/sessions/{session_id}")["sites"]
+        found = {s["id"]: s["status"].get("readiness") for s in sites}
+        return (found.get("xa-hoang-hop") and found.get("xa-quang-phu")) and found
+    ready = _eventually(reports, 20, "readiness reports at the province")
+    for site_id in ("xa-hoang-hop", "xa-quang-phu"):
+        assert ready[site_id]["ready"] is True, ready[site_id]
+
+    admin_login = next((u, p) for u, p, role in logins if role == "admin")
+    _, admin = _console(urls[0], *admin_login)
+    for action in ("session.create", "session.approve"):
+        entries = admin(f"api/v1/audit?action={action}")["entries"]
+        assert [e["target"] for e in entries] == [session_id], entries
 
 
 def _busy(port: int) -> bool:
