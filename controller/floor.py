@@ -8,6 +8,7 @@ decides). Time is an argument; `next_deadline` says when `handle_timer` is next 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,10 +105,13 @@ class Floor:
             floor.limit = float(limit)
         queue = data.get("queue")
         if isinstance(queue, list):
-            floor.queue = [s for s in dict.fromkeys(queue) if isinstance(s, str)]
+            # Strings only before de-duplicating: a list or dict in there is unhashable.
+            floor.queue = list(dict.fromkeys(s for s in queue if isinstance(s, str)))
         speaker, since = data.get("speaker"), data.get("since")
         if isinstance(speaker, str) and isinstance(since, int | float) \
-                and not isinstance(since, bool):
+                and not isinstance(since, bool) and math.isfinite(since):
             floor.speaker, floor.since = speaker, float(since)
             floor.overtime = data.get("overtime") is True
+            # A speaker also queued would block grant_next (granting the speaker is a no-op).
+            floor.lower_hand(speaker)
         return floor

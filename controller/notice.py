@@ -10,6 +10,7 @@ A broken rule does not block the session; it is a warning the chair sees and the
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final
@@ -55,12 +56,14 @@ def check_notice(kind: str, announced_at: float, starts_at: float,
     """Apply the notice rule for a session of ``kind`` announced at ``announced_at``."""
     if kind == "extraordinary":
         hours = (starts_at - announced_at) / 3600.0
-        given = f"{max(hours, 0.0):.1f} hours"
+        # Rounded down: 23.99 hours must not read "24.0" in a warning that it is too short.
+        shown = math.floor(max(hours, 0.0) * 10) / 10
+        given = f"{shown:.1f} hours"
         if hours >= EXTRAORDINARY_HOURS:
             return NoticeCheck(True, f"{EXTRAORDINARY_HOURS} hours", given, "")
         return NoticeCheck(False, f"{EXTRAORDINARY_HOURS} hours", given,
                            "Phiên họp bất thường phải được thông báo trước ít nhất 1 ngày "
-                           f"(mới thông báo trước {max(hours, 0.0):.1f} giờ).")
+                           f"(mới thông báo trước {shown:.1f} giờ).")
     days = working_days_between(local_day(announced_at), local_day(starts_at), holidays)
     required = f"{REGULAR_WORKING_DAYS} working days"
     if days >= REGULAR_WORKING_DAYS:

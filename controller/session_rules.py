@@ -137,9 +137,15 @@ def _number(data: Mapping[str, Any], key: str, *, optional: bool = False) -> flo
     value = data.get(key)
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise RecordError(f"field {key!r} must be a number")
-    return float(value)
+    try:
+        number = float(value)  # an integer too large for a float raises OverflowError
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise RecordError(f"field {key!r} must be a number")
+    return number
 
 
 def site_ids(values: Any, key: str) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ route is offline fails at once. This site forwards its own subtree up when it ch
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from typing import Any, Final, Protocol
 from controller.config import SiteConfig
 from controller.errors import DiemcauTimeoutError, NotFoundError, SiteUnreachableError
 from controller.uplink_protocol import (
+    MAX_FRAME_BYTES,
     Command,
     Message,
     Result,
@@ -30,6 +32,7 @@ from controller.uplink_protocol import (
 log = logging.getLogger(__name__)
 
 TOPOLOGY_PART_SITES: Final = 500  # sites per topology frame (~60 KB)
+TOPOLOGY_PART_BYTES: Final = MAX_FRAME_BYTES // 2  # room left for the frame's own fields
 TOPOLOGY_DEBOUNCE_SECONDS: Final = 1.0
 FORWARD_MARGIN_SECONDS: Final = 0.5  # an intermediate site answers before its caller gives up
 MAX_DESCENDANTS: Final = 20_000
@@ -165,8 +168,18 @@ class SiteTree:
     def topology_parts(self) -> list[Topology]:
         """This site's subtree (itself first) cut into frames for the parent."""
         sites = [self.own_entry().to_wire()] + [e.to_wire() for e in self.entries.values()]
-        chunks = [sites[i:i + TOPOLOGY_PART_SITES]
-                  for i in range(0, len(sites), TOPOLOGY_PART_SITES)]
+        # 500 sites, or fewer when descendants send long names and summaries: 500 entries at
+        # the limits `_entry_from_wire` and `small_summary` allow exceed MAX_FRAME_BYTES.
+        chunks: list[list[dict[str, Any]]] = [[]]
+        size = 0
+        for site in sites:
+            cost = len(json.dumps(site, ensure_ascii=False).encode("utf-8")) + 1
+            if chunks[-1] and (len(chunks[-1]) >= TOPOLOGY_PART_SITES
+                               or size + cost > TOPOLOGY_PART_BYTES):
+                chunks.append([])
+                size = 0
+            chunks[-1].append(site)
+            size += cost
         return [Topology(i, i == len(chunks) - 1, chunk) for i, chunk in enumerate(chunks)]
 
     def send_topology(self) -> None:
@@ -206,6 +219,10 @@ class SiteTree:
             raise SiteUnreachableError(
                 f"Điểm cầu '{self.names.get(child, child)}' đang mất kết nối; lệnh không được "
                 "gửi đi.")
+        target = self.entries[command.target]
+        if not target.online:  # known offline further down: no need to ask on the way
+            raise SiteUnreachableError(
+                f"Điểm cầu '{target.name}' đang mất kết nối; lệnh không được gửi đi.")
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._pending[command.id] = future
         try:

@@ -192,7 +192,8 @@ def decode(text: str | bytes) -> Message | ProtocolViolation:
 
 _FIELD_CHECKS: Final[dict[str, Callable[[Any], bool]]] = {
     "int": lambda v: type(v) is int and 0 <= v < 2**63,
-    "float": lambda v: type(v) in (int, float) and math.isfinite(v),
+    "float": lambda v: (type(v) is float and math.isfinite(v)) or (
+        type(v) is int and abs(v) < 2**63),
     "bool": lambda v: type(v) is bool,
     "str": lambda v: isinstance(v, str) and len(v) <= _MAX_TEXT,
     "dict": lambda v: isinstance(v, dict),
