@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -81,6 +82,7 @@ def create_app(config: SiteConfig, *, clock: Callable[[], float] = time.time,
     tree.send_down = hub.send
     if uplink is not None:
         tree.send_up = uplink.send
+        tree.connected_up = lambda: uplink.state == "connected"
     sessions = SessionService(config, store, audit, devices, calls, tree, clock, metrics)
     hub.count_drop = uplink_drops(metrics)
     if uplink is not None:
@@ -163,6 +165,9 @@ def _lifecycle(announce: Announce) -> Callable[[web.Application], AsyncIterator[
         supervisor.start("sessions", ctx.sessions.run())
         if ctx.uplink is not None:
             supervisor.start("uplink", ctx.uplink.run())
+        # What start-up built lives as long as the site: keep it out of the collector's scans,
+        # whose pauses otherwise grow with thousands of children (scripts/bench_tree.py).
+        gc.freeze()
         log.info("site %s (%s) started", ctx.config.site.id, ctx.config.site.level)
         try:
             yield

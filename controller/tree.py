@@ -86,6 +86,7 @@ class SiteTree:
         self._dirty = asyncio.Event()
         self.sessions: SessionHandler | None = None
         self.send_up: Send = lambda _msg: False
+        self.connected_up: Callable[[], bool] = lambda: False
         self.send_down: Callable[[str, Message], Awaitable[bool]] | None = None
 
     # -- what this site knows -------------------------------------------------------------------
@@ -185,6 +186,8 @@ class SiteTree:
     def send_topology(self) -> None:
         """Send the whole subtree up now (at connect, and when it changed)."""
         self._dirty.clear()
+        if not self.connected_up():
+            return  # nothing to build: a fresh link sends it whole on connecting
         for part in self.topology_parts():
             if not self.send_up(part):
                 return

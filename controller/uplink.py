@@ -383,7 +383,9 @@ class ChildHub:
                 continue
             if isinstance(event, Heartbeat):
                 link.last_heartbeat = self.clock()
-                link.summary = small_summary(event.summary)
+                summary = small_summary(event.summary)
+                if summary != link.summary:  # most beats repeat the last summary: keep it
+                    link.summary = summary
                 if self.tree is not None:
                     self.tree.child_online(link.config.id, True, link.summary)
                 await ws.send_str(encode(Ack(event.seq)))

@@ -115,6 +115,7 @@ class Network:
         self.trees[tree.self_id] = tree
         self.sessions[tree.self_id] = tree.sessions = FakeSessions(tree.self_id)
         tree.send_up = lambda msg: self._send_up(tree.self_id, msg)
+        tree.connected_up = lambda: tree.self_id in self.connected
 
         async def send_down(child_id: str, msg: Message) -> bool:
             return self._send_down(child_id, msg)
