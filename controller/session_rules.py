@@ -32,6 +32,7 @@ _TRANSITIONS: Final[dict[str, dict[str, str]]] = {
 REMOTE_ACTIONS: Final[dict[str, frozenset[str]]] = {
     "floor.grant": frozenset({"live"}),
     "floor.revoke": frozenset({"live"}),
+    "hand.lower": frozenset({"live"}),
     "mic.mute": frozenset({"live"}),
     "camera": frozenset({"live"}),
     "projector": frozenset({"live"}),

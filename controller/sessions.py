@@ -769,10 +769,13 @@ class SessionService:
             elif action == "floor.revoke":
                 change = floor.revoke()
             else:
-                floor.lower_hand(self._target(record, site))
+                lowered = self._target(record, site)
+                floor.lower_hand(lowered)
                 change = FloorChange()
             self.publish(record.bump(floor=floor.snapshot()))
             results.update(await self._apply_floor(record, change, actor))
+            if action == "floor.lower":  # the site's own button shows the hand down too
+                results.update(await self._fan_out(record, [lowered], "hand.lower", {}, actor))
         elif action == "mute_all":
             on = args.get("on", True)
             if not isinstance(on, bool):
@@ -957,6 +960,9 @@ class SessionService:
             result = await self.devices.command(device, str(name), inner, actor=actor,
                                                 origin_site=origin)
             return {"device": device, "result": result}
+        if command.action == "hand.lower":
+            self._update_own(record.id, hand={"raised": False, "at": self.clock()})
+            return {}
         if command.action == "readiness.run":
             return {"readiness": await self.start_readiness(record.id, actor=actor)}
         raise InputError("Lệnh không được hỗ trợ.", code="unknown_action")

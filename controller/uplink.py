@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -179,11 +179,7 @@ class UplinkClient:
                     seq += 1
                     await ws.send_str(encode(Heartbeat(seq, self.clock(), self.summary())))
                     next_beat = loop.time() + self.uplink.heartbeat_seconds
-                try:
-                    async with asyncio.timeout(max(0.0, next_beat - loop.time())):
-                        frame = await _first_of(outbox.get(), receiver)
-                except TimeoutError:
-                    continue
+                frame = await _next_frame(outbox, receiver, max(0.0, next_beat - loop.time()))
                 if frame is not None:
                     await ws.send_str(frame)
             receiver.result()  # raises what ended the receiver
@@ -224,17 +220,25 @@ async def _receive(ws: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
     return None
 
 
-async def _first_of(get: Awaitable[str], receiver: asyncio.Task[None]) -> str | None:
-    """The next queued frame, or None as soon as ``receiver`` has ended."""
-    getter = asyncio.ensure_future(get)
+async def _next_frame(outbox: asyncio.Queue[str], receiver: asyncio.Future[Any],
+                      within: float) -> str | None:
+    """The next queued frame; None when ``within`` seconds passed or ``receiver`` ended.
+
+    A frame taken off the queue is always returned: the wait has its own timeout rather than
+    being cancelled from outside, which could drop a frame just taken.
+    """
+    if not outbox.empty():
+        return outbox.get_nowait()
+    getter = asyncio.ensure_future(outbox.get())
     try:
-        await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({getter, receiver}, timeout=within,
+                           return_when=asyncio.FIRST_COMPLETED)
     finally:
         if not getter.done():
-            getter.cancel()
+            getter.cancel()  # Queue.get leaves the item in the queue when cancelled
             with suppress(asyncio.CancelledError):
                 await getter
-    return getter.result() if not getter.cancelled() else None
+    return None if getter.cancelled() else getter.result()
 
 
 def _why(got: Message | ProtocolViolation | None, wanted: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ from aiohttp import ClientSession, CookieJar, WSMsgType, web
 from controller.app import create_app, serve
 from controller.config import SiteConfig, load_config
 from controller.context import CONTEXT
+from controller.uplink import _next_frame
 from controller.uplink_protocol import (
     Ack,
     Auth,
@@ -217,3 +219,24 @@ async def test_a_connected_but_silent_child_is_called_offline(tmp_path: Path) ->
                 break
             await asyncio.sleep(0.05)
         assert children.describe("xa-hoang-hop")["state"] == "offline"
+
+
+async def test_a_frame_queued_at_the_heartbeat_deadline_is_never_lost() -> None:
+    outbox: asyncio.Queue[str] = asyncio.Queue()
+    receiver = asyncio.create_task(asyncio.Event().wait())
+    loop = asyncio.get_running_loop()
+    sent: list[str] = []
+    try:
+        for i in range(300):
+            # The frame arrives exactly when the wait for it runs out.
+            loop.call_later(0.001, outbox.put_nowait, f"frame-{i}")
+            frame = await _next_frame(outbox, receiver, 0.001)
+            if frame is None:
+                frame = await _next_frame(outbox, receiver, 1.0)
+            sent.append(str(frame))
+        assert sent == [f"frame-{i}" for i in range(300)]
+        assert outbox.empty()
+    finally:
+        receiver.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await receiver

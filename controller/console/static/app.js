@@ -317,6 +317,181 @@
       'calls.playoutPlaying': 'Đang phát. Tiếng đang tắt; bấm “Bật tiếng” để nghe.',
       'calls.playoutPlayingSound': 'Đang phát có tiếng.',
       'calls.playoutFailed': 'Không mở được hình ảnh hội nghị trên máy này. Bấm “Xem hội nghị” để thử lại.',
+      'ses.heading': 'Phiên họp trực tuyến',
+      'ses.empty': 'Chưa có phiên họp nào của điểm cầu này.',
+      'ses.new': 'Tạo phiên họp',
+      'ses.newHeading': 'Tạo phiên họp mới',
+      'ses.create': 'Tạo phiên họp',
+      'ses.created': 'Đã tạo phiên họp “{title}”. Cần duyệt để gửi giấy mời tới các điểm cầu.',
+      'ses.field.title': 'Tên phiên họp',
+      'ses.field.kind': 'Loại phiên họp',
+      'ses.field.starts': 'Bắt đầu',
+      'ses.field.ends': 'Kết thúc',
+      'ses.field.secret': 'Phiên họp mật (không ghi hình, chỉ dùng đường truyền mã hóa)',
+      'ses.field.participants': 'Điểm cầu tham dự',
+      'ses.field.participantsHint': 'Đánh dấu từng điểm cầu, hoặc “cả nhánh” để mời một điểm cầu cùng mọi điểm cầu cấp dưới của nó.',
+      'ses.field.state': 'Trạng thái',
+      'ses.field.chair': 'Điểm cầu chủ trì',
+      'ses.field.time': 'Thời gian',
+      'ses.field.approval': 'Phê duyệt',
+      'ses.field.secretShort': 'Mật',
+      'ses.field.locked': 'Khóa',
+      'ses.field.rollcall': 'Điểm danh',
+      'ses.noSubtree': 'Điểm cầu này chưa có điểm cầu cấp dưới nào kết nối.',
+      'ses.wholeBranch': 'cả nhánh',
+      'ses.pickSites': 'Hãy chọn ít nhất một điểm cầu tham dự.',
+      'ses.endBeforeStart': 'Giờ kết thúc phải sau giờ bắt đầu.',
+      'ses.kind.regular': 'Thường kỳ',
+      'ses.kind.extraordinary': 'Bất thường',
+      'ses.state.scheduled': 'Đã lên lịch',
+      'ses.state.readiness': 'Đang chuẩn bị',
+      'ses.state.live': 'Đang diễn ra',
+      'ses.state.ended': 'Đã kết thúc',
+      'ses.state.cancelled': 'Đã hủy',
+      'ses.approved': 'Đã duyệt',
+      'ses.notApproved': 'Chưa duyệt',
+      'ses.approvedBy': 'Đã duyệt ({user})',
+      'ses.secret': 'Mật',
+      'ses.secretLong': 'Phiên họp mật: không ghi hình, không dùng đường truyền không mã hóa.',
+      'ses.lockedLong': 'Đã khóa: không đổi ủy quyền.',
+      'ses.chairedBy': 'Chủ trì: {site}',
+      'ses.timeRange': '{start} – {end}',
+      'ses.noticeLate': 'Thông báo muộn: {message}',
+      'ses.ownHeading': 'Phần của điểm cầu này',
+      'ses.invitation': 'Điểm cầu được mời tham dự phiên họp do {chair} chủ trì, {time}.',
+      'ses.inviteChair': 'Điểm cầu này chủ trì phiên họp.',
+      'ses.inviteDelegate': 'Điểm cầu này được ủy quyền điều khiển một nhánh.',
+      'ses.viewOnlyWhy': 'Tài khoản của bạn chỉ được xem. Để điểm danh, xin phát biểu hay tham gia hội nghị, hãy đăng nhập bằng tài khoản vận hành hoặc chủ trì.',
+      'ses.readinessHeading': 'Kiểm tra sẵn sàng',
+      'ses.readinessNone': 'Chưa kiểm tra',
+      'ses.ready': 'Phòng họp đã sẵn sàng.',
+      'ses.notReady': 'Phòng họp chưa sẵn sàng: xem các mục không đạt.',
+      'ses.readyShort': 'Đạt',
+      'ses.notReadyShort': 'Không đạt',
+      'ses.checkedAt': '(kiểm tra lúc {time})',
+      'ses.recheck': 'Kiểm tra lại',
+      'ses.recheckDone': 'Đã kiểm tra lại.',
+      'ses.check.devices': 'Thiết bị',
+      'ses.check.camera': 'Camera',
+      'ses.check.projector': 'Máy chiếu',
+      'ses.check.mic': 'Micro',
+      'ses.check.bridge': 'Kết nối hội nghị',
+      'ses.verdict.ok': 'Đạt',
+      'ses.verdict.fail': 'Không đạt',
+      'ses.verdict.skip': 'Bỏ qua',
+      'ses.rollcallHeading': 'Điểm danh',
+      'ses.rollcallIntro': 'Điểm cầu chủ trì đang điểm danh. Nhập số người tham dự và danh sách thành phần (mỗi dòng một người), rồi bấm “Gửi điểm danh”.',
+      'ses.rollcallCount': 'Số người tham dự',
+      'ses.rollcallNames': 'Thành phần tham dự (mỗi dòng một người)',
+      'ses.rollcallSubmit': 'Gửi điểm danh',
+      'ses.rollcallDone': 'Đã gửi điểm danh.',
+      'ses.rollcallSent': 'Đã báo {n} người tham dự.',
+      'ses.rollcallBadCount': 'Số người tham dự phải là số nguyên từ 0 đến 10.000.',
+      'ses.rollcallLongName': 'Mỗi tên tối đa 120 ký tự.',
+      'ses.rollcallOpen': 'Đang điểm danh',
+      'ses.raiseHand': 'Xin phát biểu',
+      'ses.lowerHand': 'Hủy xin phát biểu',
+      'ses.handRaised': 'Đã xin phát biểu; chờ điểm cầu chủ trì cho phát biểu.',
+      'ses.handLowered': 'Đã hủy xin phát biểu.',
+      'ses.youSpeak': 'Đang được phát biểu',
+      'ses.remaining': 'còn {time}',
+      'ses.overtime': 'quá giờ {time}',
+      'ses.noBridge': 'Điểm cầu này chưa khai báo cầu hội nghị nên chưa tham gia được. Hãy báo cán bộ kỹ thuật.',
+      'ses.chairHeading': 'Điều hành phiên họp',
+      'ses.approve': 'Duyệt và gửi giấy mời',
+      'ses.approvedDone': 'Đã duyệt; giấy mời đang được gửi tới các điểm cầu.',
+      'ses.act.readiness': 'Chuẩn bị',
+      'ses.act.start': 'Bắt đầu',
+      'ses.act.end': 'Kết thúc',
+      'ses.act.cancel': 'Hủy phiên họp',
+      'ses.act.rollcallOpen': 'Mở điểm danh',
+      'ses.act.rollcallClose': 'Đóng điểm danh',
+      'ses.act.lock': 'Khóa',
+      'ses.act.unlock': 'Mở khóa',
+      'ses.act.muteAll': 'Tắt micro tất cả',
+      'ses.act.unmuteAll': 'Bật micro tất cả',
+      'ses.act.mute': 'Tắt micro',
+      'ses.act.unmute': 'Bật micro',
+      'ses.act.preset': 'Gọi vị trí',
+      'ses.act.home': 'Về gốc',
+      'ses.act.projOn': 'Bật máy chiếu',
+      'ses.act.projOff': 'Tắt máy chiếu',
+      'ses.act.check': 'Kiểm tra sẵn sàng',
+      'ses.act.delegate': 'Ủy quyền nhánh',
+      'ses.act.undelegate': 'Thu hồi ủy quyền',
+      'ses.presetNumber': 'Số vị trí đặt sẵn của camera',
+      'ses.badPreset': 'Số vị trí phải từ 0 đến 255.',
+      'ses.confirmEnd': 'Kết thúc phiên họp?',
+      'ses.confirmEndText': 'Mọi điểm cầu sẽ thấy phiên họp đã kết thúc; không thể mở lại.',
+      'ses.confirmCancel': 'Hủy phiên họp?',
+      'ses.confirmCancelText': 'Các điểm cầu đã được mời sẽ thấy phiên họp bị hủy.',
+      'ses.floorHeading': 'Phát biểu',
+      'ses.speakerNow': 'Đang phát biểu: {site}',
+      'ses.noSpeaker': 'Chưa có điểm cầu nào đang phát biểu.',
+      'ses.floorNext': 'Người tiếp theo',
+      'ses.floorRevoke': 'Thu hồi',
+      'ses.floorGrant': 'Cho phát biểu',
+      'ses.floorLower': 'Bỏ khỏi hàng',
+      'ses.queueHeading': 'Hàng chờ xin phát biểu',
+      'ses.queueEmpty': 'Không có điểm cầu nào xin phát biểu.',
+      'ses.gridHeading': 'Các điểm cầu',
+      'ses.col.site': 'Điểm cầu',
+      'ses.col.online': 'Kết nối',
+      'ses.col.readiness': 'Sẵn sàng',
+      'ses.col.rollcall': 'Điểm danh',
+      'ses.col.hand': 'Phát biểu',
+      'ses.col.link': 'Đường truyền',
+      'ses.col.local': 'Tại chỗ',
+      'ses.col.delegate': 'Ủy quyền',
+      'ses.col.result': 'Kết quả lệnh',
+      'ses.col.controls': 'Điều khiển',
+      'ses.chairSite': 'chủ trì',
+      'ses.online': 'Trực tuyến',
+      'ses.offline': 'Mất kết nối',
+      'ses.attendees': '{n} người',
+      'ses.handUp': 'Xin phát biểu',
+      'ses.speaking': 'Đang phát biểu',
+      'ses.link.none': 'Chưa có',
+      'ses.link.green': 'Tốt',
+      'ses.link.amber': 'Tạm được',
+      'ses.link.red': 'Kém',
+      'ses.localOnly': 'Chỉ tại chỗ',
+      'ses.localControl': 'Chỉ điều khiển tại chỗ',
+      'ses.localControlOn': 'Đang chỉ điều khiển tại chỗ: lệnh từ điểm cầu chủ trì bị từ chối.',
+      'ses.localControlSetOn': 'Đã bật chỉ điều khiển tại chỗ.',
+      'ses.localControlSetOff': 'Đã tắt chỉ điều khiển tại chỗ; điểm cầu chủ trì lại điều khiển được.',
+      'ses.resultOk': '{what}: đã thực hiện',
+      'ses.resultFail': '{what}: không thực hiện được. {why}',
+      'ses.someFailed': '{what}: {n}/{total} điểm cầu không thực hiện được (xem cột “Kết quả lệnh”).',
+      'ses.did.start': 'Bắt đầu',
+      'ses.did.end': 'Kết thúc',
+      'ses.did.cancel': 'Hủy phiên họp',
+      'ses.did.readiness': 'Chuẩn bị',
+      'ses.did.rollcall.open': 'Mở điểm danh',
+      'ses.did.rollcall.close': 'Đóng điểm danh',
+      'ses.did.floor.grant': 'Cho phát biểu',
+      'ses.did.floor.revoke': 'Thu hồi phát biểu',
+      'ses.did.floor.lower': 'Bỏ khỏi hàng chờ',
+      'ses.did.mute': 'Micro',
+      'ses.did.mute_all': 'Micro tất cả',
+      'ses.did.camera': 'Camera',
+      'ses.did.projector': 'Máy chiếu',
+      'ses.did.lock': 'Khóa phiên họp',
+      'ses.did.delegate': 'Ủy quyền',
+      'ses.did.undelegate': 'Thu hồi ủy quyền',
+      'ses.did.readiness.run': 'Kiểm tra sẵn sàng',
+      'ses.code.site_offline': 'Điểm cầu đang mất kết nối.',
+      'ses.code.not_chair': 'Lệnh không đến từ điểm cầu chủ trì hay điểm cầu được ủy quyền.',
+      'ses.code.local_control_only': 'Điểm cầu đang ở chế độ chỉ điều khiển tại chỗ.',
+      'ses.code.session_not_live': 'Phiên họp chưa diễn ra hoặc đã kết thúc.',
+      'ses.code.command_timeout': 'Điểm cầu không trả lời kịp.',
+      'ses.code.partial': 'Chỉ thực hiện được một phần.',
+      'ses.code.device_not_found': 'Điểm cầu không có thiết bị này.',
+      'ses.code.no_device': 'Điểm cầu không có thiết bị này.',
+      'ses.grp.mic': 'Micro',
+      'ses.grp.camera': 'Camera, vị trí số',
+      'ses.grp.projector': 'Máy chiếu',
+      'ses.grp.other': 'Khác',
       'link.heading': 'Đường truyền',
       'link.health.green': 'Đường truyền tốt',
       'link.health.amber': 'Đường truyền tạm được',
@@ -661,6 +836,181 @@
       'calls.playoutPlaying': 'Playing. Sound is off; press “Sound on” to hear it.',
       'calls.playoutPlayingSound': 'Playing with sound.',
       'calls.playoutFailed': 'Could not open the conference picture on this computer. Press “Watch the conference” to try again.',
+      'ses.heading': 'Online sessions',
+      'ses.empty': 'This site has no sessions yet.',
+      'ses.new': 'Create a session',
+      'ses.newHeading': 'Create a new session',
+      'ses.create': 'Create the session',
+      'ses.created': 'Session “{title}” created. Approve it to send the invitations to the sites.',
+      'ses.field.title': 'Session title',
+      'ses.field.kind': 'Kind of session',
+      'ses.field.starts': 'Starts',
+      'ses.field.ends': 'Ends',
+      'ses.field.secret': 'Secret session (never recorded, encrypted links only)',
+      'ses.field.participants': 'Participating sites',
+      'ses.field.participantsHint': 'Tick single sites, or “whole branch” to invite a site with every site below it.',
+      'ses.field.state': 'State',
+      'ses.field.chair': 'Chair site',
+      'ses.field.time': 'Time',
+      'ses.field.approval': 'Approval',
+      'ses.field.secretShort': 'Secret',
+      'ses.field.locked': 'Locked',
+      'ses.field.rollcall': 'Roll call',
+      'ses.noSubtree': 'No site below this one is connected yet.',
+      'ses.wholeBranch': 'whole branch',
+      'ses.pickSites': 'Choose at least one participating site.',
+      'ses.endBeforeStart': 'The end must come after the start.',
+      'ses.kind.regular': 'Regular',
+      'ses.kind.extraordinary': 'Extraordinary',
+      'ses.state.scheduled': 'Scheduled',
+      'ses.state.readiness': 'Getting ready',
+      'ses.state.live': 'In progress',
+      'ses.state.ended': 'Ended',
+      'ses.state.cancelled': 'Cancelled',
+      'ses.approved': 'Approved',
+      'ses.notApproved': 'Not approved',
+      'ses.approvedBy': 'Approved ({user})',
+      'ses.secret': 'Secret',
+      'ses.secretLong': 'Secret session: never recorded, no unencrypted links.',
+      'ses.lockedLong': 'Locked: delegations cannot change.',
+      'ses.chairedBy': 'Chair: {site}',
+      'ses.timeRange': '{start} – {end}',
+      'ses.noticeLate': 'Late notice: {message}',
+      'ses.ownHeading': 'This site’s part',
+      'ses.invitation': 'This site is invited to a session chaired by {chair}, {time}.',
+      'ses.inviteChair': 'This site chairs the session.',
+      'ses.inviteDelegate': 'This site was delegated control of a branch.',
+      'ses.viewOnlyWhy': 'Your account may only view. To answer roll call, ask for the floor or join the conference, sign in with an operator or chair account.',
+      'ses.readinessHeading': 'Readiness check',
+      'ses.readinessNone': 'Not checked',
+      'ses.ready': 'The room is ready.',
+      'ses.notReady': 'The room is not ready: see the failed items.',
+      'ses.readyShort': 'Passed',
+      'ses.notReadyShort': 'Failed',
+      'ses.checkedAt': '(checked at {time})',
+      'ses.recheck': 'Check again',
+      'ses.recheckDone': 'Checked again.',
+      'ses.check.devices': 'Devices',
+      'ses.check.camera': 'Camera',
+      'ses.check.projector': 'Projector',
+      'ses.check.mic': 'Microphones',
+      'ses.check.bridge': 'Conference link',
+      'ses.verdict.ok': 'Passed',
+      'ses.verdict.fail': 'Failed',
+      'ses.verdict.skip': 'Skipped',
+      'ses.rollcallHeading': 'Roll call',
+      'ses.rollcallIntro': 'The chair site is taking the roll. Enter the number of attendees and the attendee list (one person per line), then press “Send roll call”.',
+      'ses.rollcallCount': 'Number of attendees',
+      'ses.rollcallNames': 'Attendees (one per line)',
+      'ses.rollcallSubmit': 'Send roll call',
+      'ses.rollcallDone': 'Roll call sent.',
+      'ses.rollcallSent': '{n} attendees reported.',
+      'ses.rollcallBadCount': 'The number of attendees must be a whole number from 0 to 10,000.',
+      'ses.rollcallLongName': 'Each name may have at most 120 characters.',
+      'ses.rollcallOpen': 'Roll call open',
+      'ses.raiseHand': 'Ask for the floor',
+      'ses.lowerHand': 'Withdraw the request',
+      'ses.handRaised': 'Request sent; wait for the chair to give you the floor.',
+      'ses.handLowered': 'Request withdrawn.',
+      'ses.youSpeak': 'You have the floor',
+      'ses.remaining': '{time} left',
+      'ses.overtime': '{time} over time',
+      'ses.noBridge': 'No conference bridge is configured at this site, so it cannot join. Please tell a technician.',
+      'ses.chairHeading': 'Running the session',
+      'ses.approve': 'Approve and send invitations',
+      'ses.approvedDone': 'Approved; the invitations are on their way to the sites.',
+      'ses.act.readiness': 'Get ready',
+      'ses.act.start': 'Start',
+      'ses.act.end': 'End',
+      'ses.act.cancel': 'Cancel the session',
+      'ses.act.rollcallOpen': 'Open roll call',
+      'ses.act.rollcallClose': 'Close roll call',
+      'ses.act.lock': 'Lock',
+      'ses.act.unlock': 'Unlock',
+      'ses.act.muteAll': 'Mute all microphones',
+      'ses.act.unmuteAll': 'Unmute all microphones',
+      'ses.act.mute': 'Mute',
+      'ses.act.unmute': 'Unmute',
+      'ses.act.preset': 'Go to preset',
+      'ses.act.home': 'Home',
+      'ses.act.projOn': 'Projector on',
+      'ses.act.projOff': 'Projector off',
+      'ses.act.check': 'Check readiness',
+      'ses.act.delegate': 'Delegate branch',
+      'ses.act.undelegate': 'Take back control',
+      'ses.presetNumber': 'Camera preset number',
+      'ses.badPreset': 'The preset must be from 0 to 255.',
+      'ses.confirmEnd': 'End the session?',
+      'ses.confirmEndText': 'Every site will see the session as ended; it cannot be reopened.',
+      'ses.confirmCancel': 'Cancel the session?',
+      'ses.confirmCancelText': 'The invited sites will see the session as cancelled.',
+      'ses.floorHeading': 'The floor',
+      'ses.speakerNow': 'Speaking: {site}',
+      'ses.noSpeaker': 'No site has the floor.',
+      'ses.floorNext': 'Next in line',
+      'ses.floorRevoke': 'Take back',
+      'ses.floorGrant': 'Give the floor',
+      'ses.floorLower': 'Remove from queue',
+      'ses.queueHeading': 'Waiting to speak',
+      'ses.queueEmpty': 'No site is asking for the floor.',
+      'ses.gridHeading': 'Sites',
+      'ses.col.site': 'Site',
+      'ses.col.online': 'Connection',
+      'ses.col.readiness': 'Readiness',
+      'ses.col.rollcall': 'Roll call',
+      'ses.col.hand': 'Floor',
+      'ses.col.link': 'Link',
+      'ses.col.local': 'Local',
+      'ses.col.delegate': 'Delegate',
+      'ses.col.result': 'Command result',
+      'ses.col.controls': 'Controls',
+      'ses.chairSite': 'chair',
+      'ses.online': 'Online',
+      'ses.offline': 'Offline',
+      'ses.attendees': '{n} people',
+      'ses.handUp': 'Asking for the floor',
+      'ses.speaking': 'Speaking',
+      'ses.link.none': 'No data',
+      'ses.link.green': 'Good',
+      'ses.link.amber': 'Fair',
+      'ses.link.red': 'Poor',
+      'ses.localOnly': 'Local only',
+      'ses.localControl': 'Local control only',
+      'ses.localControlOn': 'Local control only is on: commands from the chair site are refused.',
+      'ses.localControlSetOn': 'Local control only switched on.',
+      'ses.localControlSetOff': 'Local control only switched off; the chair site may control this room again.',
+      'ses.resultOk': '{what}: done',
+      'ses.resultFail': '{what}: not done. {why}',
+      'ses.someFailed': '{what}: {n} of {total} sites could not do it (see the “Command result” column).',
+      'ses.did.start': 'Start',
+      'ses.did.end': 'End',
+      'ses.did.cancel': 'Cancel the session',
+      'ses.did.readiness': 'Get ready',
+      'ses.did.rollcall.open': 'Open roll call',
+      'ses.did.rollcall.close': 'Close roll call',
+      'ses.did.floor.grant': 'Give the floor',
+      'ses.did.floor.revoke': 'Take back the floor',
+      'ses.did.floor.lower': 'Remove from queue',
+      'ses.did.mute': 'Microphones',
+      'ses.did.mute_all': 'All microphones',
+      'ses.did.camera': 'Camera',
+      'ses.did.projector': 'Projector',
+      'ses.did.lock': 'Lock the session',
+      'ses.did.delegate': 'Delegate',
+      'ses.did.undelegate': 'Take back control',
+      'ses.did.readiness.run': 'Readiness check',
+      'ses.code.site_offline': 'The site is offline.',
+      'ses.code.not_chair': 'The command did not come from the chair site or a delegate.',
+      'ses.code.local_control_only': 'The site is in local-control-only mode.',
+      'ses.code.session_not_live': 'The session is not in progress.',
+      'ses.code.command_timeout': 'The site did not answer in time.',
+      'ses.code.partial': 'Only partly done.',
+      'ses.code.device_not_found': 'The site has no such device.',
+      'ses.code.no_device': 'The site has no such device.',
+      'ses.grp.mic': 'Microphones',
+      'ses.grp.camera': 'Camera, preset no.',
+      'ses.grp.projector': 'Projector',
+      'ses.grp.other': 'Other',
       'link.heading': 'Link',
       'link.health.green': 'Good link',
       'link.health.amber': 'Fair link',
@@ -702,7 +1052,8 @@
   const SECTIONS = [
     { id: 'overview', load: () => loadSite() },
     { id: 'devices', load: () => startDevices(), unload: () => stopDevices() },
-    { id: 'sessions', load: () => startCalls(), unload: () => { stopCalls(); stopPlayout(); } },
+    { id: 'sessions', load: () => { startMeetings(); startCalls(); },
+      unload: () => { stopMeetings(); stopCalls(); stopPlayout(); } },
     { id: 'incidents' },
     { id: 'reports' },
     { id: 'audit', roles: ['admin', 'auditor'], load: () => loadAudit(false) },
@@ -729,6 +1080,7 @@
     devices: freshDevices(),
     calls: freshCalls(),
     playout: null, // { card, pc }: the conference this page is playing
+    meetings: freshMeetings(),
   };
 
   // The device panel's state; `cards` maps a device id to its card (kept across polls, so a
@@ -791,6 +1143,7 @@
       renderUsers();
       rebuildDevices();
       rebuildCalls();
+      rebuildMeetings();
     }
     if (state.setPasswordFor) {
       $('dlg-set-password-title').textContent = t('users.setPasswordTitle', { user: state.setPasswordFor });
@@ -982,6 +1335,7 @@
     state.calls = freshCalls();
     $('bridge-list').replaceChildren();
     $('calls-updated').textContent = '';
+    resetMeetings();
     state.epoch += 1;
     state.user = null;
     state.csrf = null;
@@ -2762,6 +3116,912 @@
     card.watch.hidden = !(call && WATCHABLE.includes(call.state));
   }
 
+  // ---------------------------------------------------------------- multi-site sessions
+
+  // The "Phiên họp trực tuyến" block: sessions this site chairs or attends, this site's own
+  // part (invitation, readiness, roll call, the floor, joining), and the chair's controls.
+  // The open session is polled every 2 s; nodes the user types into are kept across polls.
+  const MEETING_POLL_MS = 2000;
+  const MEETING_STATES = ['scheduled', 'readiness', 'live', 'ended', 'cancelled'];
+  const OPEN_MEETING_STATES = ['scheduled', 'readiness', 'live'];
+  const READINESS_CHECKS = ['devices', 'camera', 'projector', 'mic', 'bridge'];
+  const CREATOR_ROLES = ['operator', 'chair'];
+  const APPROVER_ROLES = ['chair', 'admin'];
+  const CHAIR_ROLES = ['chair'];
+  const LOCAL_SWITCH_ROLES = ['operator', 'chair', 'admin'];
+  const LINK_COLOURS = ['none', 'green', 'amber', 'red'];
+
+  function freshMeetings() {
+    return { list: [], loaded: false, selected: null, detail: null, detailAt: 0, timer: null,
+      ticker: null, seq: 0, pollError: null, localControl: null, site: null, view: null,
+      chosen: false, listSig: '' };
+  }
+
+  const userIn = (roles) => state.user !== null && roles.includes(state.user.role);
+  const meetingsShown = () => state.user !== null && state.section === 'sessions' &&
+    document.visibilityState !== 'hidden';
+  const sessionPath = (id, tail) => '/api/v1/sessions/' + encodeURIComponent(id) + (tail || '');
+  const obj = (v) => (v && typeof v === 'object' && !Array.isArray(v) ? v : {});
+  const arr = (v) => (Array.isArray(v) ? v : []);
+
+  function startMeetings() {
+    const m = state.meetings;
+    $('local-control').hidden = !userIn(LOCAL_SWITCH_ROLES);
+    loadMeetingSite();
+    loadMeetings();
+    clearInterval(m.ticker);
+    m.ticker = setInterval(tickFloor, 1000);
+  }
+
+  function stopMeetings() {
+    const m = state.meetings;
+    clearTimeout(m.timer);
+    clearInterval(m.ticker);
+    m.timer = null;
+    m.ticker = null;
+    m.seq += 1;
+  }
+
+  function resetMeetings() {
+    stopMeetings();
+      $('meeting-list').replaceChildren();
+    $('meeting-detail').replaceChildren();
+    $('meeting-detail').hidden = true;
+    $('meeting-form').hidden = true;
+    $('new-sites').replaceChildren();
+  }
+
+  // This site's identity, subtree and local-control switch.
+  async function loadMeetingSite() {
+    const epoch = state.epoch;
+    try {
+      const site = await api('GET', '/api/v1/site', undefined, { background: true });
+      if (epoch !== state.epoch) return;
+      state.meetings.site = site;
+      state.meetings.localControl = site.local_control_only === true;
+      renderLocalControl();
+      renderMeetingList();
+      if (!$('meeting-form').hidden) renderSitePicker();
+    } catch (err) {
+      if (epoch === state.epoch) reportError(err);
+    }
+  }
+
+  async function loadMeetings() {
+    const m = state.meetings;
+    clearTimeout(m.timer);
+    m.timer = null;
+    const seq = ++m.seq;
+    const selected = m.selected;
+    let list;
+    let detail = null;
+    try {
+      [list, detail] = await Promise.all([
+        api('GET', '/api/v1/sessions', undefined, { background: true }),
+        selected ? api('GET', sessionPath(selected), undefined, { background: true })
+          .catch((err) => (err.code === 'session_not_found' ? { gone: true } : Promise.reject(err)))
+          : Promise.resolve(null),
+      ]);
+    } catch (err) {
+      if (seq === m.seq && !err.handled) {
+        if (err.message !== m.pollError) reportError(err);
+        m.pollError = err.message;
+      }
+      return;
+    } finally {
+      if (seq === m.seq && meetingsShown()) m.timer = setTimeout(loadMeetings, MEETING_POLL_MS);
+    }
+    if (seq !== m.seq) return;
+    if (m.pollError !== null) {
+      if ($('alert').textContent === m.pollError) clearError();
+      m.pollError = null;
+    }
+    m.list = arr(list.sessions).filter((s) => s && typeof s.id === 'string');
+    m.loaded = true;
+    if (typeof list.local_control_only === 'boolean') {
+      m.localControl = list.local_control_only;
+      renderLocalControl();
+    }
+    if (detail && detail.gone) {
+      // Deleted or never delivered here: back to the list rather than "loading" for ever.
+      if (selected === m.selected) {
+        m.selected = null;
+        m.view = null;
+        $('meeting-detail').replaceChildren();
+      }
+      detail = null;
+    }
+    if (selected === m.selected) {
+      m.detail = detail;
+      m.detailAt = Date.now();
+    }
+    // Nothing chosen yet: open the first open session, which is what an officer came for.
+    if (!m.selected && !m.chosen) {
+      const first = m.list.find((s) => OPEN_MEETING_STATES.includes(s.state));
+      if (first) {
+        selectMeeting(first.id, false);
+        return;
+      }
+    }
+    renderMeetingList();
+    renderMeetingDetail();
+  }
+
+  function refreshMeetingsSoon() {
+    if (meetingsShown()) loadMeetings();
+  }
+
+  function selectMeeting(id, byUser) {
+    const m = state.meetings;
+    if (byUser) m.chosen = true;
+    if (m.selected !== id) {
+      m.selected = id;
+      m.detail = null;
+      m.view = null;
+      $('meeting-detail').replaceChildren();
+    }
+    renderMeetingList();
+    renderMeetingDetail();
+    loadMeetings();
+  }
+
+  function rebuildMeetings() {
+    const m = state.meetings;
+    m.view = null;
+    m.listSig = '';
+    $('meeting-detail').replaceChildren();
+    renderLocalControl();
+    if (m.loaded) {
+      renderMeetingList();
+      renderMeetingDetail();
+    }
+    if (!$('meeting-form').hidden) renderSitePicker();
+  }
+
+  // -- words and times
+
+  const stateWord = (s) => label('ses.state', MEETING_STATES.includes(s) ? s : '');
+  const kindWord = (k) => label('ses.kind', k);
+
+  function siteName(id) {
+    const m = state.meetings;
+    if (m.detail) {
+      const s = arr(m.detail.sites).find((x) => x && x.id === id);
+      if (s && s.name) return String(s.name);
+    }
+    const site = m.site;
+    if (site) {
+      if (site.id === id && site.name) return String(site.name);
+      const s = arr(site.subtree).find((x) => x && x.id === id);
+      if (s && s.name) return String(s.name);
+    }
+    return String(id ?? '');
+  }
+
+  const timeRange = (s) => t('ses.timeRange', { start: formatTime(s.starts_at), end: formatTime(s.ends_at) });
+
+  function fmtClock(seconds) {
+    const s = Math.abs(Math.round(seconds));
+    return `${pad2(Math.floor(s / 60))}:${pad2(s % 60)}`;
+  }
+
+  // A datetime-local value ("2026-12-01T08:00") as ISO 8601 with this computer's offset.
+  function localIso(value) {
+    const d = new Date(value);
+    if (!value || Number.isNaN(d.getTime())) return null;
+    const off = -d.getTimezoneOffset();
+    const sign = off >= 0 ? '+' : '-';
+    return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}T` +
+      `${pad2(d.getHours())}:${pad2(d.getMinutes())}:00${sign}${pad2(Math.floor(Math.abs(off) / 60))}:${pad2(Math.abs(off) % 60)}`;
+  }
+
+  const localInputValue = (d) => `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}T` +
+    `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+
+  // -- local control
+
+  function renderLocalControl() {
+    const m = state.meetings;
+    const box = $('local-control-switch');
+    if (m.localControl !== null && !box._busy) box.checked = m.localControl;
+    $('local-control').hidden = !userIn(LOCAL_SWITCH_ROLES);
+    $('local-control').classList.toggle('is-on', m.localControl === true);
+    const hint = $('local-control-hint');
+    hint.hidden = m.localControl !== true;
+    hint.textContent = m.localControl === true ? t('ses.localControlOn') : '';
+  }
+
+  async function toggleLocalControl() {
+    const box = $('local-control-switch');
+    const on = box.checked;
+    const epoch = state.epoch;
+    box._busy = true;
+    box.disabled = true;
+    // A poll answer already on its way says the old state: drop it, ask again afterwards.
+    stopMeetings();
+    try {
+      const body = await api('POST', '/api/v1/site/local-control', { on });
+      if (epoch !== state.epoch) return;
+      state.meetings.localControl = body.local_control_only === true;
+      showNotice(t(on ? 'ses.localControlSetOn' : 'ses.localControlSetOff'));
+    } catch (err) {
+      if (epoch !== state.epoch) return;
+      box.checked = !on;
+      reportError(err);
+    } finally {
+      box._busy = false;
+      box.disabled = false;
+      renderLocalControl();
+      if (epoch === state.epoch && meetingsShown()) startMeetings();
+    }
+  }
+
+  // -- the list
+
+  function renderMeetingList() {
+    const m = state.meetings;
+    $('meetings-loading').hidden = m.loaded;
+    $('meetings-empty').hidden = !m.loaded || m.list.length > 0;
+    const site = m.site;
+    const hasBelow = site && arr(site.subtree).length > 0;
+    $('meeting-new').hidden = !(userIn(CREATOR_ROLES) && hasBelow) || !$('meeting-form').hidden;
+    // Rebuilt only when something shown changed, so a press is never lost to a poll.
+    const shownFields = m.list.map((x) => [x.id, x.title, x.kind, x.chair, x.state, x.approved,
+      x.secret, x.starts_at, x.ends_at, obj(x.notice).ok, obj(x.notice).message]);
+    const sig = JSON.stringify([state.lang, m.selected, shownFields, m.site && m.site.id]);
+    if (sig === m.listSig) return;
+    m.listSig = sig;
+    const items = m.list.map((s) => {
+      const selected = s.id === m.selected;
+      const notice = obj(s.notice);
+      const badges = el('span', { className: 'badges' }, [
+        el('span', { className: 'badge state-badge', dataset: { state: String(s.state) }, 'data-testid': 'session-state-' + s.id, text: stateWord(s.state) }),
+        el('span', { className: 'badge', dataset: { kind: String(s.kind) }, text: kindWord(s.kind) }),
+        el('span', { className: 'badge ' + (s.approved ? 'badge-ok' : 'badge-warn'), text: t(s.approved ? 'ses.approved' : 'ses.notApproved') }),
+      ]);
+      if (s.secret) badges.append(el('span', { className: 'badge badge-secret', 'data-testid': 'session-secret-' + s.id, text: t('ses.secret') }));
+      const button = el('button', { type: 'button', className: 'meeting-item' + (selected ? ' is-selected' : ''), 'data-testid': 'session-item-' + s.id, 'aria-pressed': selected ? 'true' : 'false' }, [
+        el('span', { className: 'meeting-item-title', text: String(s.title ?? '') }),
+        badges,
+        el('span', { className: 'meeting-item-meta', text: t('ses.chairedBy', { site: siteName(s.chair) }) + ' · ' + timeRange(s) }),
+      ]);
+      if (notice.ok === false && notice.message) {
+        button.append(el('span', { className: 'meeting-item-warn', 'data-testid': 'session-notice-' + s.id, text: '⚠ ' + String(notice.message) }));
+      }
+      button.addEventListener('click', () => selectMeeting(s.id, true));
+      return el('li', null, [button]);
+    });
+    $('meeting-list').replaceChildren(...items);
+  }
+
+  // -- the detail: built once per session (and language), filled on every poll
+
+  function meetingButton(view, text, testid, onPress, className) {
+    const b = el('button', { type: 'button', className: 'btn ' + (className || ''), 'data-testid': testid, text });
+    b.addEventListener('click', async () => {
+      if (b.getAttribute('aria-disabled') === 'true') return;
+      b.setAttribute('aria-disabled', 'true');
+      b.classList.add('is-busy');
+      try {
+        await onPress(b);
+      } finally {
+        b.removeAttribute('aria-disabled');
+        b.classList.remove('is-busy');
+      }
+    });
+    return b;
+  }
+
+  function feedback(node, text, kind) {
+    node.textContent = text;
+    node.dataset.kind = kind;
+  }
+
+  function buildMeetingView(id) {
+    const view = { id, rows: new Map(), results: new Map() };
+    const fb = () => el('p', { className: 'device-feedback', role: 'status' });
+
+    view.title = el('h3', { className: 'meeting-title', 'data-testid': 'meeting-title' });
+    view.facts = el('dl', { className: 'mini-facts meeting-facts', 'data-testid': 'meeting-facts' });
+    view.notice = el('p', { className: 'meeting-notice', role: 'alert', 'data-testid': 'meeting-notice', hidden: true });
+
+    // This site's part.
+    view.invitation = el('p', { className: 'invitation', 'data-testid': 'meeting-invitation' });
+    view.readinessList = el('ul', { className: 'checklist', 'data-testid': 'readiness-list' });
+    view.readinessSummary = el('p', { className: 'readiness-summary', 'data-testid': 'readiness-summary' });
+    view.readinessRerun = meetingButton(view, t('ses.recheck'), 'readiness-rerun', () => ownAction(view, 'readiness', undefined, 'ses.recheckDone'));
+    view.readinessBox = el('div', { className: 'readiness-box' }, [
+      el('h4', { text: t('ses.readinessHeading') }), view.readinessSummary, view.readinessList,
+      el('div', { className: 'button-row' }, [view.readinessRerun]),
+    ]);
+
+    view.rollCount = el('input', { id: domId('rollcall-count'), type: 'number', min: '0', max: '10000', step: '1', inputmode: 'numeric', 'data-testid': 'rollcall-count' });
+    view.rollNames = el('textarea', { id: domId('rollcall-names'), rows: '4', 'data-testid': 'rollcall-names' });
+    view.rollDone = el('p', { className: 'hint', 'data-testid': 'rollcall-done', hidden: true });
+    view.rollForm = el('form', { className: 'rollcall-form', 'data-testid': 'rollcall-form', novalidate: true }, [
+      el('h4', { text: t('ses.rollcallHeading') }),
+      el('p', { className: 'hint', text: t('ses.rollcallIntro') }),
+      el('div', { className: 'field' }, [el('label', { for: view.rollCount.id, text: t('ses.rollcallCount') }), view.rollCount]),
+      el('div', { className: 'field' }, [el('label', { for: view.rollNames.id, text: t('ses.rollcallNames') }), view.rollNames]),
+      el('button', { type: 'submit', className: 'btn btn-primary', 'data-testid': 'rollcall-submit', text: t('ses.rollcallSubmit') }),
+      view.rollDone,
+    ]);
+    view.rollForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      submitRollcall(view);
+    });
+
+    view.speaking = el('p', { className: 'speaking', role: 'status', 'data-testid': 'my-floor', hidden: true });
+    view.hand = meetingButton(view, t('ses.raiseHand'), 'hand-button', () => {
+      const raised = handRaised(view, view.data);
+      view.handPressedAt = Date.now();
+      return ownAction(view, 'hand', { raised: !raised }, raised ? 'ses.handLowered' : 'ses.handRaised');
+    }, 'btn-big');
+    view.join = meetingButton(view, t('calls.join'), 'meeting-join', () => ownAction(view, 'join', undefined, 'calls.joined'), 'btn-primary btn-big');
+    view.leave = meetingButton(view, t('calls.leave'), 'meeting-leave', async () => {
+      if (!(await confirmAction(t('calls.confirmLeave'), t('calls.confirmLeaveText'), t('calls.leave')))) return;
+      await ownAction(view, 'leave', undefined, 'calls.left');
+    }, 'btn-big btn-leave');
+    view.ownFeedback = fb();
+    view.ownFeedback.dataset.testid = 'my-feedback';
+    view.ownReadonly = el('p', { className: 'readonly-note', hidden: true }, [
+      el('strong', { className: 'readonly-badge', text: t('dev.viewOnly') }), ' ', t('ses.viewOnlyWhy')]);
+    view.own = el('section', { className: 'meeting-own', 'data-testid': 'meeting-own' }, [
+      el('h4', { text: t('ses.ownHeading') }),
+      view.invitation, view.ownReadonly, view.speaking,
+      el('div', { className: 'button-row' }, [view.hand, view.join, view.leave]),
+      view.ownFeedback, view.rollForm, view.readinessBox,
+    ]);
+
+    // The chair's controls.
+    const chairBtn = (key, testid, action, args, opts = {}) => meetingButton(view, t(key), testid, async () => {
+      if (opts.confirm && !(await confirmAction(t(opts.confirm), t(opts.confirm + 'Text'), t(key)))) return;
+      await chairAction(view, action, undefined, args);
+    }, opts.className);
+    view.approve = meetingButton(view, t('ses.approve'), 'chair-approve', () => approveMeeting(view), 'btn-primary');
+    view.c = {
+      readiness: chairBtn('ses.act.readiness', 'chair-readiness', 'readiness'),
+      start: chairBtn('ses.act.start', 'chair-start', 'start', undefined, { className: 'btn-primary' }),
+      end: chairBtn('ses.act.end', 'chair-end', 'end', undefined, { confirm: 'ses.confirmEnd', className: 'btn-leave' }),
+      cancel: chairBtn('ses.act.cancel', 'chair-cancel', 'cancel', undefined, { confirm: 'ses.confirmCancel', className: 'btn-leave' }),
+      rollOpen: chairBtn('ses.act.rollcallOpen', 'chair-rollcall-open', 'rollcall.open'),
+      rollClose: chairBtn('ses.act.rollcallClose', 'chair-rollcall-close', 'rollcall.close'),
+      lock: chairBtn('ses.act.lock', 'chair-lock', 'lock', { on: true }),
+      unlock: chairBtn('ses.act.unlock', 'chair-unlock', 'lock', { on: false }),
+      muteAll: chairBtn('ses.act.muteAll', 'chair-mute-all', 'mute_all', { on: true }),
+      unmuteAll: chairBtn('ses.act.unmuteAll', 'chair-unmute-all', 'mute_all', { on: false }),
+    };
+    view.chairFeedback = fb();
+    view.chairFeedback.dataset.testid = 'chair-feedback';
+    view.chairBar = el('div', { className: 'button-row chair-bar', 'data-testid': 'chair-bar' },
+      [view.approve, ...Object.values(view.c)]);
+
+    view.speaker = el('p', { className: 'floor-speaker', 'data-testid': 'floor-speaker' });
+    view.countdown = el('span', { className: 'floor-countdown', 'data-testid': 'floor-countdown' });
+    view.revoke = meetingButton(view, t('ses.floorRevoke'), 'floor-revoke', () => chairAction(view, 'floor.revoke'));
+    view.next = meetingButton(view, t('ses.floorNext'), 'floor-next', () => chairAction(view, 'floor.grant'), 'btn-primary');
+    view.queue = el('ol', { className: 'floor-queue', 'data-testid': 'floor-queue' });
+    view.queueEmpty = el('p', { className: 'empty', 'data-testid': 'floor-queue-empty', text: t('ses.queueEmpty') });
+    view.floor = el('section', { className: 'floor-box', 'data-testid': 'floor-box' }, [
+      el('h4', { text: t('ses.floorHeading') }),
+      el('div', { className: 'floor-now' }, [view.speaker, view.countdown]),
+      el('div', { className: 'button-row' }, [view.next, view.revoke]),
+      el('h5', { text: t('ses.queueHeading') }), view.queue, view.queueEmpty,
+    ]);
+
+    const cols = ['site', 'online', 'readiness', 'rollcall', 'hand', 'link', 'local', 'delegate', 'result'];
+    view.gridBody = el('tbody');
+    view.grid = el('div', { className: 'table-wrap' }, [
+      el('table', { className: 'data site-grid', 'data-testid': 'site-grid' }, [
+        el('thead', null, [el('tr', null, cols.map((c) => el('th', { scope: 'col', text: t('ses.col.' + c) })))]),
+        view.gridBody,
+      ]),
+    ]);
+    view.chair = el('section', { className: 'meeting-chair', 'data-testid': 'meeting-chair' }, [
+      el('h4', { text: t('ses.chairHeading') }),
+      view.chairBar, view.chairFeedback, view.floor,
+      el('h4', { text: t('ses.gridHeading') }), view.grid,
+    ]);
+
+    view.root = el('article', { className: 'meeting-card', 'data-testid': 'meeting-card-' + id }, [
+      view.title, view.notice, view.facts, view.own, view.chair,
+    ]);
+    return view;
+  }
+
+  function renderMeetingDetail() {
+    const m = state.meetings;
+    const box = $('meeting-detail');
+    const data = m.detail;
+    if (!m.selected || !data || data.id !== m.selected) {
+      box.hidden = !m.selected;
+      if (m.selected && !data && m.loaded && !box.firstChild) {
+        box.replaceChildren(el('p', { className: 'loading', text: t('app.loading') }));
+      }
+      return;
+    }
+    if (!m.view || m.view.id !== data.id) {
+      m.view = buildMeetingView(data.id);
+      box.replaceChildren(m.view.root);
+    }
+    box.hidden = false;
+    const view = m.view;
+    view.data = data;
+    // The chair's controls come first at the chair site; a participant's own part elsewhere.
+    if (data.role === 'chair' && view.own.nextSibling !== null && view.own.nextSibling === view.chair) {
+      view.root.insertBefore(view.chair, view.own);
+    }
+    updateMeetingView(view, data);
+  }
+
+  function fact(name, value, testid, className) {
+    return el('div', { className }, [el('dt', { text: name }), el('dd', { 'data-testid': testid, text: value })]);
+  }
+
+  function updateMeetingView(view, s) {
+    const role = String(s.role || '');
+    const live = s.state === 'live';
+    const open = OPEN_MEETING_STATES.includes(s.state);
+    setText(view.title, String(s.title ?? ''));
+    const notice = obj(s.notice);
+    view.notice.hidden = !(notice.ok === false && notice.message);
+    setText(view.notice, notice.ok === false ? t('ses.noticeLate', { message: String(notice.message || '') }) : '');
+    const rows = [
+      fact(t('ses.field.state'), stateWord(s.state), 'meeting-state', 'state-' + s.state),
+      fact(t('ses.field.kind'), kindWord(s.kind), 'meeting-kind'),
+      fact(t('ses.field.chair'), siteName(s.chair), 'meeting-chair-site'),
+      fact(t('ses.field.time'), timeRange(s), 'meeting-time'),
+      fact(t('ses.field.approval'), s.approved ? t('ses.approvedBy', { user: String(s.approved_by || '') }) : t('ses.notApproved'), 'meeting-approved', s.approved ? 'ok' : 'warn'),
+      fact(t('ses.field.participants'), String(arr(s.participants).length), 'meeting-count'),
+    ];
+    if (s.secret) rows.push(fact(t('ses.field.secretShort'), t('ses.secretLong'), 'meeting-secret', 'bad'));
+    if (s.locked) rows.push(fact(t('ses.field.locked'), t('ses.lockedLong'), 'meeting-locked', 'warn'));
+    if (s.rollcall_open) rows.push(fact(t('ses.field.rollcall'), t('ses.rollcallOpen'), 'meeting-rollcall', 'ok'));
+    view.facts.replaceChildren(...rows);
+
+    // This site's part (a relay only passes the session on).
+    const mine = obj(s.my_status);
+    const takesPart = role !== 'relay';
+    view.own.hidden = !takesPart;
+    const canAct = userIn(CREATOR_ROLES);
+    view.ownReadonly.hidden = canAct;
+    let invite;
+    if (role === 'chair') invite = t('ses.inviteChair');
+    else if (role === 'relay') invite = '';
+    else invite = t('ses.invitation', { chair: siteName(s.chair), time: timeRange(s) }) + (role === 'delegate' ? ' ' + t('ses.inviteDelegate') : '');
+    setText(view.invitation, invite);
+    renderReadiness(view, obj(mine.readiness), open && canAct);
+
+    const floor = obj(s.floor);
+    const meSpeaking = state.meetings.site && floor.speaker === state.meetings.site.id;
+    view.speaking.hidden = !(live && meSpeaking);
+    const raised = handRaised(view, s);
+    view.hand.hidden = !(live && canAct && role !== 'chair' && !meSpeaking);
+    setText(view.hand, t(raised ? 'ses.lowerHand' : 'ses.raiseHand'));
+    view.hand.setAttribute('aria-pressed', raised ? 'true' : 'false');
+    const inCall = mine.in_call === true;
+    view.join.hidden = !(open && canAct && !inCall);
+    view.leave.hidden = !(open && canAct && inCall);
+
+    const rollShown = s.rollcall_open === true && canAct;
+    view.rollForm.hidden = !rollShown;
+    const roll = obj(mine.rollcall);
+    // Opened again later (or on another computer): start from what was sent.
+    if (!view.rollFilled && typeof roll.attendees === 'number') {
+      view.rollFilled = true;
+      view.rollCount.value = String(roll.attendees);
+      view.rollNames.value = arr(roll.names).join('\n');
+    }
+    view.rollDone.hidden = !(typeof roll.attendees === 'number');
+    setText(view.rollDone, typeof roll.attendees === 'number' ? t('ses.rollcallSent', { n: roll.attendees }) : '');
+
+    // The chair's part.
+    const chairUser = userIn(CHAIR_ROLES);
+    const isChair = role === 'chair';
+    const controlsSites = (isChair || role === 'delegate') && chairUser;
+    view.chair.hidden = !(isChair && (chairUser || userIn(APPROVER_ROLES))) && !controlsSites;
+    view.approve.hidden = !(isChair && userIn(APPROVER_ROLES) && !s.approved && s.state === 'scheduled');
+    const c = view.c;
+    const show = (node, when) => { node.hidden = !(isChair && chairUser && when); };
+    show(c.readiness, s.state === 'scheduled' && s.approved);
+    show(c.start, s.approved && (s.state === 'scheduled' || s.state === 'readiness'));
+    show(c.end, live);
+    show(c.cancel, s.state === 'scheduled' || s.state === 'readiness');
+    show(c.rollOpen, (s.state === 'readiness' || live) && !s.rollcall_open);
+    show(c.rollClose, (s.state === 'readiness' || live) && s.rollcall_open === true);
+    show(c.lock, open && !s.locked);
+    show(c.unlock, open && s.locked === true);
+    show(c.muteAll, live);
+    show(c.unmuteAll, live);
+    view.floor.hidden = !(isChair && chairUser && live);
+    renderFloor(view, s);
+    renderGrid(view, s, controlsSites, isChair && chairUser);
+    tickFloor();
+  }
+
+  // Whether this site waits for the floor. The chair's queue is the truth (the chair may drop
+  // a site from it without telling the site); a hand just raised counts until the queue
+  // has had time to come back down the tree.
+  const HAND_GRACE_MS = 10000;
+  function handRaised(view, s) {
+    const me = state.meetings.site ? state.meetings.site.id : null;
+    const own = obj(obj(s && s.my_status).hand).raised === true;
+    if (me !== null && arr(obj(s && s.floor).queue).includes(me)) return true;
+    return own && view.handPressedAt !== undefined && Date.now() - view.handPressedAt < HAND_GRACE_MS;
+  }
+
+  function renderReadiness(view, readiness, canRun) {
+    const items = arr(readiness.items).filter((i) => i && typeof i.check === 'string');
+    view.readinessRerun.hidden = !canRun;
+    view.readinessBox.hidden = items.length === 0 && !canRun;
+    if (items.length === 0) {
+      setText(view.readinessSummary, t('ses.readinessNone'));
+      view.readinessSummary.dataset.ready = '';
+      view.readinessList.replaceChildren();
+      return;
+    }
+    const at = eventTime(readiness.at);
+    setText(view.readinessSummary, t(readiness.ready ? 'ses.ready' : 'ses.notReady') +
+      (at ? ' ' + t('ses.checkedAt', { time: at.text }) : ''));
+    view.readinessSummary.dataset.ready = readiness.ready ? 'yes' : 'no';
+    const order = (i) => { const k = READINESS_CHECKS.indexOf(i.check); return k < 0 ? 99 : k; };
+    view.readinessList.replaceChildren(...[...items].sort((a, b) => order(a) - order(b)).map((i) => {
+      const verdict = i.ok === true ? 'ok' : i.ok === false ? 'fail' : 'skip';
+      return el('li', { className: 'check-item', dataset: { verdict }, 'data-testid': 'readiness-item-' + i.check }, [
+        el('span', { className: 'check-name', text: label('ses.check', i.check) }),
+        el('span', { className: 'check-verdict', text: t('ses.verdict.' + verdict) }),
+        el('span', { className: 'check-detail', text: i.detail ? String(i.detail) : '' }),
+      ]);
+    }));
+  }
+
+  function renderFloor(view, s) {
+    const floor = obj(s.floor);
+    const speaker = typeof floor.speaker === 'string' ? floor.speaker : null;
+    setText(view.speaker, speaker ? t('ses.speakerNow', { site: siteName(speaker) }) : t('ses.noSpeaker'));
+    view.revoke.hidden = !speaker;
+    const queue = arr(floor.queue).filter((q) => typeof q === 'string');
+    view.next.hidden = queue.length === 0;
+    view.queueEmpty.hidden = queue.length > 0;
+    const sig = JSON.stringify(queue.map((q) => [q, siteName(q)]));
+    if (sig === view.queueSig) return;
+    view.queueSig = sig;
+    view.queue.replaceChildren(...queue.map((site) => el('li', { 'data-testid': 'floor-queue-' + site }, [
+      el('span', { className: 'queue-name', text: siteName(site) }),
+      meetingButton(view, t('ses.floorGrant'), 'floor-grant-' + site, () => chairAction(view, 'floor.grant', site), 'btn-small btn-primary'),
+      meetingButton(view, t('ses.floorLower'), 'floor-lower-' + site, () => chairAction(view, 'floor.lower', site), 'btn-small'),
+    ])));
+  }
+
+  // The speaker's time left, counted down here between polls.
+  function tickFloor() {
+    const m = state.meetings;
+    const view = m.view;
+    const s = m.detail;
+    if (!view || !s || view.id !== s.id) return;
+    const floor = obj(s.floor);
+    const speaking = typeof floor.speaker === 'string' && typeof floor.remaining === 'number';
+    if (!speaking) {
+      setText(view.countdown, '');
+      setText(view.speaking, '');
+      return;
+    }
+    const left = floor.remaining - (Date.now() - m.detailAt) / 1000;
+    const over = left < 0 || floor.overtime === true;
+    const text = over ? t('ses.overtime', { time: fmtClock(left) }) : t('ses.remaining', { time: fmtClock(left) });
+    setText(view.countdown, text);
+    view.countdown.dataset.over = over ? 'yes' : 'no';
+    setText(view.speaking, t('ses.youSpeak') + ' · ' + text);
+    view.speaking.dataset.over = over ? 'yes' : 'no';
+  }
+
+  function readinessCell(status) {
+    const r = obj(status.readiness);
+    const items = arr(r.items);
+    if (items.length === 0) return [el('span', { className: 'muted', text: t('ses.readinessNone') })];
+    const failed = items.filter((i) => i && i.ok === false);
+    const out = [el('strong', { className: r.ready ? 'good' : 'bad', text: t(r.ready ? 'ses.readyShort' : 'ses.notReadyShort') })];
+    for (const f of failed) {
+      out.push(el('span', { className: 'sub', text: label('ses.check', f.check) + ': ' + String(f.detail || '') }));
+    }
+    return out;
+  }
+
+  function buildGridRow(view, site) {
+    const cells = {};
+    for (const k of ['site', 'online', 'readiness', 'rollcall', 'hand', 'link', 'local', 'delegate', 'result']) {
+      cells[k] = el('td', { className: 'col-' + k, 'data-testid': 'site-' + k + '-' + site });
+    }
+    const act = (key, testid, action, args, cls) => meetingButton(view, t(key), testid + '-' + site,
+      () => chairAction(view, action, site, args), 'btn-small ' + (cls || ''));
+    const preset = el('input', { type: 'number', min: '0', max: '255', step: '1', value: '1', inputmode: 'numeric', className: 'preset-number', 'data-testid': 'site-preset-' + site, 'aria-label': t('ses.presetNumber') });
+    const controls = {
+      mute: act('ses.act.mute', 'site-mute', 'mute', { on: true }),
+      unmute: act('ses.act.unmute', 'site-unmute', 'mute', { on: false }),
+      preset,
+      presetGo: meetingButton(view, t('ses.act.preset'), 'site-preset-go-' + site, () => {
+        const n = Number.parseInt(preset.value, 10);
+        if (!Number.isInteger(n) || n < 0 || n > 255) {
+          setRowResult(view, site, t('ses.badPreset'), 'error');
+          return null;
+        }
+        return chairAction(view, 'camera', site, { command: 'preset.recall', args: { preset: n } });
+      }, 'btn-small'),
+      home: act('ses.act.home', 'site-home', 'camera', { command: 'home', args: {} }),
+      projOn: act('ses.act.projOn', 'site-proj-on', 'projector', { command: 'power', args: { on: true } }),
+      projOff: act('ses.act.projOff', 'site-proj-off', 'projector', { command: 'power', args: { on: false } }),
+      check: act('ses.act.check', 'site-check', 'readiness.run', {}),
+      delegate: act('ses.act.delegate', 'site-delegate-btn', 'delegate', { root: site }),
+      undelegate: act('ses.act.undelegate', 'site-undelegate', 'undelegate', {}),
+    };
+    // The controls take a row of their own under the site's facts: the table stays readable
+    // at 1366 px, and each group says what it acts on.
+    const group = (key, nodes) => el('span', { className: 'ctl-group' }, [el('span', { className: 'ctl-label', text: t(key) }), ...nodes]);
+    const controlCell = el('td', { className: 'col-controls', colspan: '9' }, [
+      el('div', { className: 'grid-controls', 'data-testid': 'site-controls-' + site }, [
+        group('ses.grp.mic', [controls.mute, controls.unmute]),
+        group('ses.grp.camera', [preset, controls.presetGo, controls.home]),
+        group('ses.grp.projector', [controls.projOn, controls.projOff]),
+        group('ses.grp.other', [controls.check, controls.delegate, controls.undelegate]),
+      ]),
+    ]);
+    const tr = el('tr', { className: 'site-row', 'data-testid': 'site-row-' + site }, Object.values(cells));
+    const ctr = el('tr', { className: 'site-controls-row' }, [controlCell]);
+    return { tr, ctr, cells, controls, controlCell };
+  }
+
+  function renderGrid(view, s, controlsSites, isChair) {
+    const sites = arr(s.sites).filter((x) => x && typeof x.id === 'string');
+    const floor = obj(s.floor);
+    const queue = arr(floor.queue);
+    const seen = new Set();
+    const trs = [];
+    for (const site of sites) {
+      seen.add(site.id);
+      let row = view.rows.get(site.id);
+      if (!row) {
+        row = buildGridRow(view, site.id);
+        view.rows.set(site.id, row);
+      }
+      const status = obj(site.status);
+      const summary = obj(site.summary);
+      const c = row.cells;
+      const isSelf = state.meetings.site && site.id === state.meetings.site.id;
+      c.site.replaceChildren(el('strong', { text: String(site.name || site.id) }),
+        el('span', { className: 'sub', text: label('level', site.level) + (site.id === s.chair ? ' · ' + t('ses.chairSite') : '') }));
+      c.online.replaceChildren(el('span', { className: 'pill', dataset: { state: site.online ? 'online' : 'offline' }, text: t(site.online ? 'ses.online' : 'ses.offline') }));
+      c.readiness.replaceChildren(...readinessCell(status));
+      const roll = obj(status.rollcall);
+      c.rollcall.replaceChildren(typeof roll.attendees === 'number'
+        ? el('span', { text: t('ses.attendees', { n: roll.attendees }), title: arr(roll.names).join(', ') })
+        : el('span', { className: 'muted', text: t('common.none') }));
+      // The queue, not the site's own report: the chair may have dropped it from the queue.
+      const handUp = queue.includes(site.id);
+      const speaking = floor.speaker === site.id;
+      c.hand.replaceChildren(el('span', { className: speaking ? 'good' : handUp ? 'warn-text' : 'muted',
+        text: speaking ? t('ses.speaking') : handUp ? t('ses.handUp') : t('common.none') }));
+      const link = LINK_COLOURS.includes(summary.link) ? summary.link : 'none';
+      c.link.replaceChildren(el('span', { className: 'link-dot', dataset: { link }, text: t('ses.link.' + link) }));
+      // The session status is sent at once; the summary comes with the next heartbeat.
+      const local = typeof status.local_control_only === 'boolean'
+        ? status.local_control_only : summary.local_control_only === true;
+      c.local.replaceChildren(el('span', { className: local ? 'warn-text' : 'muted', text: local ? t('ses.localOnly') : t('common.none') }));
+      c.delegate.replaceChildren(el('span', { text: site.delegate ? siteName(site.delegate) : t('common.none') }));
+      const result = view.results.get(site.id);
+      c.result.replaceChildren(result ? el('span', { className: 'result', dataset: { kind: result.kind }, text: result.text }) : '');
+      const k = row.controls;
+      const delegated = (arr(s.delegations).some((d) => d && d.site === site.id));
+      k.delegate.hidden = !isChair || isSelf || delegated || s.locked === true;
+      k.undelegate.hidden = !isChair || !delegated;
+      // A site obeys room commands only while the session is live (its check from readiness on).
+      for (const node of [k.mute, k.unmute, k.preset, k.presetGo, k.home, k.projOn, k.projOff]) {
+        node.hidden = s.state !== 'live';
+      }
+      k.check.hidden = !(s.state === 'live' || s.state === 'readiness');
+      for (const g of row.controlCell.querySelectorAll('.ctl-group')) {
+        g.hidden = [...g.querySelectorAll('button')].every((b) => b.hidden);
+      }
+      trs.push(row.tr);
+      if (controlsSites && [...row.controlCell.querySelectorAll('.ctl-group')].some((g) => !g.hidden)) {
+        trs.push(row.ctr);
+      }
+    }
+    for (const id of [...view.rows.keys()]) if (!seen.has(id)) view.rows.delete(id);
+    placeChildren(view.gridBody, trs);
+  }
+
+  function setRowResult(view, site, text, kind) {
+    view.results.set(site, { text, kind });
+    const row = view.rows.get(site);
+    if (row) row.cells.result.replaceChildren(el('span', { className: 'result', dataset: { kind }, text }));
+  }
+
+  // One site's result in plain words: what was done, or why not.
+  function resultText(action, r) {
+    const what = label('ses.did', action);
+    if (r.ok) return t('ses.resultOk', { what });
+    const why = r.message ? String(r.message) : label('ses.code', r.code);
+    return t('ses.resultFail', { what, why });
+  }
+
+  async function chairAction(view, action, site, args) {
+    const epoch = state.epoch;
+    const body = { action, args: args || {} };
+    if (site) body.site = site;
+    try {
+      const out = await api('POST', sessionPath(view.id, '/chair'), body);
+      if (epoch !== state.epoch) return;
+      const results = obj(out.results);
+      const entries = Object.entries(results);
+      const failed = entries.filter(([, r]) => !obj(r).ok);
+      for (const [id, r] of entries) setRowResult(view, id, resultText(action, obj(r)), obj(r).ok ? 'ok' : 'error');
+      if (failed.length) {
+        feedback(view.chairFeedback, t('ses.someFailed', { what: label('ses.did', action), n: failed.length, total: entries.length }), 'error');
+      } else {
+        feedback(view.chairFeedback, t('ses.resultOk', { what: label('ses.did', action) }), 'ok');
+      }
+      clearError();
+    } catch (err) {
+      if (epoch !== state.epoch || err.handled) return;
+      reportError(err);
+      const text = t('ses.resultFail', { what: label('ses.did', action), why: err.message });
+      if (site) setRowResult(view, site, text, 'error');
+      feedback(view.chairFeedback, text, 'error');
+    }
+    refreshMeetingsSoon();
+  }
+
+  async function approveMeeting(view) {
+    const epoch = state.epoch;
+    try {
+      await api('POST', sessionPath(view.id, '/approve'));
+      if (epoch !== state.epoch) return;
+      feedback(view.chairFeedback, t('ses.approvedDone'), 'ok');
+      clearError();
+    } catch (err) {
+      if (epoch !== state.epoch || err.handled) return;
+      reportError(err);
+      feedback(view.chairFeedback, err.message, 'error');
+    }
+    refreshMeetingsSoon();
+  }
+
+  // This site's own actions: readiness, hand, join, leave (and roll call below).
+  async function ownAction(view, action, body, doneKey) {
+    const epoch = state.epoch;
+    try {
+      await api('POST', sessionPath(view.id, '/' + action), body === undefined ? {} : body);
+      if (epoch !== state.epoch) return;
+      feedback(view.ownFeedback, t(doneKey), 'ok');
+      clearError();
+    } catch (err) {
+      if (epoch !== state.epoch || err.handled) return;
+      const message = err.code === 'no_bridge' ? t('ses.noBridge') : err.message;
+      showError(message, err.code === 'no_bridge' ? err.message : err.detail);
+      feedback(view.ownFeedback, message, 'error');
+    }
+    refreshMeetingsSoon();
+  }
+
+  async function submitRollcall(view) {
+    const n = Number(view.rollCount.value);
+    const names = view.rollNames.value.split('\n').map((x) => x.trim()).filter((x) => x);
+    if (view.rollCount.value.trim() === '' || !Number.isInteger(n) || n < 0 || n > 10000) {
+      showError(t('ses.rollcallBadCount'));
+      view.rollCount.focus();
+      return;
+    }
+    if (names.some((x) => x.length > 120)) {
+      showError(t('ses.rollcallLongName'));
+      return;
+    }
+    const button = view.rollForm.querySelector('button[type="submit"]');
+    button.disabled = true;
+    try {
+      await ownAction(view, 'rollcall', { attendees: n, names }, 'ses.rollcallDone');
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  // -- creating a session
+
+  function openMeetingForm() {
+    // Two hours ahead, on the next 5 minutes: clear of the readiness lead time (1 h by default),
+    // which would move a session due sooner to "Đang chuẩn bị" at once.
+    const FIVE_MIN = 5 * 60 * 1000;
+    const start = new Date(Math.ceil((Date.now() + 2 * 60 * 60 * 1000) / FIVE_MIN) * FIVE_MIN);
+    const end = new Date(start.getTime() + 2 * 60 * 60 * 1000);
+    $('new-title').value = '';
+    $('new-kind').value = 'regular';
+    $('new-starts').value = localInputValue(start);
+    $('new-ends').value = localInputValue(end);
+    $('new-secret').checked = false;
+    $('meeting-form').hidden = false;
+    $('meeting-new').hidden = true;
+    renderSitePicker();
+    loadMeetingSite();
+    $('new-title').focus();
+  }
+
+  function closeMeetingForm() {
+    $('meeting-form').hidden = true;
+    renderMeetingList();
+  }
+
+  // The subtree as a list in tree order, each site with its depth.
+  function subtreeOrder(site) {
+    const entries = arr(site && site.subtree).filter((e) => e && typeof e.id === 'string');
+    const ids = new Set(entries.map((e) => e.id));
+    const kids = new Map();
+    for (const e of entries) {
+      const p = ids.has(e.parent) ? e.parent : '';
+      if (!kids.has(p)) kids.set(p, []);
+      kids.get(p).push(e);
+    }
+    const out = [];
+    const walk = (p, depth) => {
+      for (const e of (kids.get(p) || []).sort((a, b) => String(a.name || a.id).localeCompare(String(b.name || b.id), 'vi'))) {
+        out.push({ e, depth, leaf: !kids.has(e.id) });
+        walk(e.id, depth + 1);
+      }
+    };
+    walk('', 0);
+    return out;
+  }
+
+  function renderSitePicker() {
+    const list = $('new-sites');
+    const checked = new Set([...list.querySelectorAll('input:checked')].map((i) => i.dataset.key));
+    const rows = subtreeOrder(state.meetings.site).map(({ e, depth, leaf }) => {
+      const id = domId('new-site');
+      const part = el('input', { type: 'checkbox', id, 'data-testid': 'new-part-' + e.id, dataset: { key: 'p:' + e.id, site: e.id } });
+      part.checked = checked.has('p:' + e.id);
+      const bits = [part, el('label', { for: id }, [
+        el('span', { className: 'pill', dataset: { state: e.online ? 'online' : 'offline' }, text: t(e.online ? 'ses.online' : 'ses.offline') }),
+        ' ', String(e.name || e.id), el('span', { className: 'muted', text: ' · ' + label('level', e.level) }),
+      ])];
+      if (!leaf) {
+        const bid = domId('new-branch');
+        const branch = el('input', { type: 'checkbox', id: bid, 'data-testid': 'new-branch-' + e.id, dataset: { key: 'b:' + e.id, site: e.id } });
+        branch.checked = checked.has('b:' + e.id);
+        bits.push(el('span', { className: 'branch' }, [branch, el('label', { for: bid, text: t('ses.wholeBranch') })]));
+      }
+      return el('li', { className: 'site-pick', dataset: { depth: String(Math.min(depth, 6)) } }, bits);
+    });
+    list.replaceChildren(...rows);
+    $('new-sites-empty').hidden = rows.length > 0;
+  }
+
+  async function submitMeeting(event) {
+    event.preventDefault();
+    const title = $('new-title').value.trim();
+    const startsAt = localIso($('new-starts').value);
+    const endsAt = localIso($('new-ends').value);
+    const picked = (prefix) => [...$('new-sites').querySelectorAll('input:checked')]
+      .filter((i) => i.dataset.key.startsWith(prefix)).map((i) => i.dataset.site);
+    const participants = picked('p:');
+    const subtrees = picked('b:');
+    if (!title || !startsAt || !endsAt) return showError(t('err.required'));
+    if (new Date($('new-ends').value) <= new Date($('new-starts').value)) return showError(t('ses.endBeforeStart'));
+    if (participants.length + subtrees.length === 0) return showError(t('ses.pickSites'));
+    const body = { title, kind: $('new-kind').value, participants, subtrees, starts_at: startsAt,
+      ends_at: endsAt, secret: $('new-secret').checked };
+    const epoch = state.epoch;
+    await withDisabled($('meeting-form'), async () => {
+      try {
+        const created = await api('POST', '/api/v1/sessions', body);
+        if (epoch !== state.epoch) return;
+        $('meeting-form').hidden = true;
+        $('new-sites').replaceChildren();
+        showNotice(t('ses.created', { title: String(created.title || title) }));
+        if (typeof created.id === 'string') selectMeeting(created.id, true);
+      } catch (err) {
+        if (epoch === state.epoch) reportError(err);
+      }
+    });
+  }
+
   // ---------------------------------------------------------------- dialogs
 
   function openDialog(dlg) {
@@ -2912,6 +4172,10 @@
     });
     $('audit-more').addEventListener('click', () => loadAudit(true));
     $('user-add-form').addEventListener('submit', addUser);
+    $('meeting-new').addEventListener('click', openMeetingForm);
+    $('new-cancel').addEventListener('click', closeMeetingForm);
+    $('meeting-form').addEventListener('submit', submitMeeting);
+    $('local-control-switch').addEventListener('change', toggleLocalControl);
     window.addEventListener('hashchange', () => route(true));
     // Poll devices and calls only while someone can see them.
     document.addEventListener('visibilitychange', () => {
@@ -2921,8 +4185,13 @@
         if (hidden) stopDevices();
         else loadDevices();
       } else if (state.section === 'sessions') {
-        if (hidden) stopCalls();
-        else loadCalls();
+        if (hidden) {
+          stopCalls();
+          stopMeetings();
+        } else {
+          loadCalls();
+          startMeetings();
+        }
       }
     });
     // Letting go of a key or the mouse outside the page must still stop a moving camera.
