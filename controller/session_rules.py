@@ -85,6 +85,7 @@ class SessionRecord:
     notice: Mapping[str, Any] = field(default_factory=dict)
     created_by: str = ""
     created_at: float = 0.0
+    chair_name: str = ""  # for participants, whose tree does not reach up to the chair
     started_at: float | None = None
     ended_at: float | None = None
     version: int = 1
@@ -116,7 +117,8 @@ class SessionRecord:
                             for d in self.delegations],
             "floor": dict(self.floor), "rollcall_open": self.rollcall_open,
             "notice": dict(self.notice), "created_by": self.created_by,
-            "created_at": self.created_at, "started_at": self.started_at,
+            "created_at": self.created_at, "chair_name": self.chair_name,
+            "started_at": self.started_at,
             "ended_at": self.ended_at, "version": self.version,
         }
 
@@ -195,6 +197,7 @@ def record_from_dict(data: Any) -> SessionRecord:
         rollcall_open=data.get("rollcall_open") is True, notice=notice,
         created_by=str(data.get("created_by", ""))[:64],
         created_at=_number(data, "created_at", optional=True) or 0.0,
+        chair_name=str(data.get("chair_name") or "")[:120],
         started_at=_number(data, "started_at", optional=True),
         ended_at=_number(data, "ended_at", optional=True), version=version,
     )

@@ -317,7 +317,7 @@ class SessionService:
             participants=tuple(participants), starts_at=starts_at, ends_at=ends_at,
             bridge=bridge, secret=body.get("secret") is True, notice=notice.to_dict(),
             floor=Floor(self.settings.floor_seconds).snapshot(), created_by=actor,
-            created_at=now)
+            created_at=now, chair_name=self.config.site.name)
         self._save(record)
         self._event(record.id, self.self_id, "created", by=actor, notice=notice.to_dict())
         self.audit.record(actor, "session.create", record.id, details={

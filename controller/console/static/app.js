@@ -3383,7 +3383,7 @@
       const button = el('button', { type: 'button', className: 'meeting-item' + (selected ? ' is-selected' : ''), 'data-testid': 'session-item-' + s.id, 'aria-pressed': selected ? 'true' : 'false' }, [
         el('span', { className: 'meeting-item-title', text: String(s.title ?? '') }),
         badges,
-        el('span', { className: 'meeting-item-meta', text: t('ses.chairedBy', { site: siteName(s.chair) }) + ' · ' + timeRange(s) }),
+        el('span', { className: 'meeting-item-meta', text: t('ses.chairedBy', { site: (s.chair_name ? String(s.chair_name) : siteName(s.chair)) }) + ' · ' + timeRange(s) }),
       ]);
       if (notice.ok === false && notice.message) {
         button.append(el('span', { className: 'meeting-item-warn', 'data-testid': 'session-notice-' + s.id, text: '⚠ ' + String(notice.message) }));
@@ -3569,7 +3569,7 @@
     const rows = [
       fact(t('ses.field.state'), stateWord(s.state), 'meeting-state', 'state-' + s.state),
       fact(t('ses.field.kind'), kindWord(s.kind), 'meeting-kind'),
-      fact(t('ses.field.chair'), siteName(s.chair), 'meeting-chair-site'),
+      fact(t('ses.field.chair'), (s.chair_name ? String(s.chair_name) : siteName(s.chair)), 'meeting-chair-site'),
       fact(t('ses.field.time'), timeRange(s), 'meeting-time'),
       fact(t('ses.field.approval'), s.approved ? t('ses.approvedBy', { user: String(s.approved_by || '') }) : t('ses.notApproved'), 'meeting-approved', s.approved ? 'ok' : 'warn'),
       fact(t('ses.field.participants'), String(arr(s.participants).length), 'meeting-count'),
@@ -3588,7 +3588,7 @@
     let invite;
     if (role === 'chair') invite = t('ses.inviteChair');
     else if (role === 'relay') invite = '';
-    else invite = t('ses.invitation', { chair: siteName(s.chair), time: timeRange(s) }) + (role === 'delegate' ? ' ' + t('ses.inviteDelegate') : '');
+    else invite = t('ses.invitation', { chair: (s.chair_name ? String(s.chair_name) : siteName(s.chair)), time: timeRange(s) }) + (role === 'delegate' ? ' ' + t('ses.inviteDelegate') : '');
     setText(view.invitation, invite);
     renderReadiness(view, obj(mine.readiness), open && canAct);
 
