@@ -10,6 +10,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from controller.accounts import User, WebSession
+from controller.api_incidents import INCIDENT_ROUTES
 from controller.api_sessions import SESSION_ROUTES
 from controller.audit import AuditEntry
 from controller.config import LEVELS, ROLES
@@ -479,6 +480,7 @@ ROUTES: Final[tuple[Route, ...]] = (
           "Watch the conference: answer a WebRTC offer with the received media",
           tag="calls", request=_SDP_SCHEMA, response=_SDP_SCHEMA),
     *SESSION_ROUTES,
+    *INCIDENT_ROUTES,
 )
 
 __all__ = ["ALL_ROLES", "ROUTES"]

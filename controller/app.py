@@ -26,6 +26,8 @@ from controller.config import SiteConfig
 from controller.context import CONTEXT, SiteContext
 from controller.devices import DeviceService
 from controller.errors import StorageError, TransportError
+from controller.incidents import IncidentService
+from controller.outbox import Outbox
 from controller.sessions import LOCAL_CONTROL_KEY, SessionService
 from controller.store import Store
 from controller.tasks import TaskSupervisor
@@ -87,8 +89,21 @@ def create_app(config: SiteConfig, *, clock: Callable[[], float] = time.time,
     hub.count_drop = uplink_drops(metrics)
     if uplink is not None:
         uplink.count_drop = uplink_drops(metrics)
+    outbox = Outbox(store, config.site.id, clock, forwards=uplink is not None)
+    tree.outbox = outbox
+    if uplink is not None:
+        outbox.send_up = uplink.send
+        outbox.connected_up = tree.connected_up
+    incidents = IncidentService(
+        config, store, audit, devices, calls, tree, outbox, clock,
+        None if uplink is None else lambda: (uplink.state, uplink.since))
     context = SiteContext(config, store, audit, accounts, metrics, devices, calls, clock,
-                          __version__, hub, uplink, tree, sessions)
+                          __version__, hub, uplink, tree, sessions, outbox, incidents)
+    metrics.add_callback_gauge("diemcau_outbox_depth", "Records waiting for the parent",
+                               lambda: float(outbox.pending()[0]))
+    metrics.add_callback_gauge(
+        "diemcau_outbox_oldest_age_seconds", "Age of the oldest record waiting for the parent",
+        lambda: _age(outbox.pending()[1], clock))
     metrics.add_callback_gauge("diemcau_audit_entries", "Rows in the audit log",
                                lambda: _count(store, "audit_log"))
     metrics.add_callback_gauge(
@@ -145,6 +160,10 @@ def _summary(devices: DeviceService, calls: CallService, store: Store) -> dict[s
             "session": str(live["id"]) if live else ""}
 
 
+def _age(oldest: float | None, clock: Callable[[], float]) -> float:
+    return 0.0 if oldest is None else max(0.0, clock() - oldest)
+
+
 def _count(store: Store, table: str) -> float:
     row = store.query_one(f"SELECT COUNT(*) AS n FROM {table}")  # noqa: S608 - fixed names
     return float(row["n"]) if row else 0.0
@@ -163,6 +182,8 @@ def _lifecycle(announce: Announce) -> Callable[[web.Application], AsyncIterator[
         ctx.calls.start(supervisor)
         supervisor.start("tree", ctx.tree.run())
         supervisor.start("sessions", ctx.sessions.run())
+        supervisor.start("outbox", ctx.outbox.run())
+        supervisor.start("incidents", ctx.incidents.run())
         if ctx.uplink is not None:
             supervisor.start("uplink", ctx.uplink.run())
         # What start-up built lives as long as the site: keep it out of the collector's scans,

@@ -196,6 +196,24 @@ class SessionsConfig:
 
 
 @dataclass(frozen=True)
+class IncidentsConfig:
+    """Incident thresholds of this site, and where incidents are also sent."""
+
+    mos_below: float = 3.1
+    loss_above_percent: float = 5.0
+    no_media_seconds: float = 3.0
+    onset_seconds: float = 5.0  # how long a threshold must be broken before an incident
+    clear_seconds: float = 10.0  # how long it must be good again before it resolves
+    uplink_grace_seconds: float = 30.0
+    webhook_url: str | None = None  # JSON in a TMF621-like shape, POSTed on every change
+    webhook_token_file: Path | None = None
+    email_to: tuple[str, ...] = ()
+    email_from: str = "diemcau@localhost"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+
+
+@dataclass(frozen=True)
 class SecurityConfig:
     """Login protection."""
 
@@ -235,6 +253,7 @@ class SiteConfig:
     endpoints: EndpointsConfig = EndpointsConfig()
     media: MediaConfig = MediaConfig()
     sessions: SessionsConfig = SessionsConfig()
+    incidents: IncidentsConfig = IncidentsConfig()
     security: SecurityConfig = SecurityConfig()
     audit: AuditConfig = AuditConfig()
     logging: LoggingConfig = LoggingConfig()
@@ -699,6 +718,40 @@ def _read_sessions(root: _Table, devices: tuple[DeviceConfig, ...]) -> SessionsC
     return cfg
 
 
+def _read_incidents(root: _Table) -> IncidentsConfig:
+    t = _table(root, "incidents")
+    if t is None:
+        return IncidentsConfig()
+    webhook = t.str_("webhook_url")
+    if webhook is not None and not re.match(r"^https?://[^/\s]+", webhook):
+        t.problem("webhook_url", "expected an http:// or https:// URL")
+        webhook = None
+    emails = t._get("email_to", False)
+    email_to: tuple[str, ...] = ()
+    if emails is not _MISSING:
+        if not isinstance(emails, list) or not all(
+                isinstance(e, str) and re.match(r"^[^@\s]+@[^@\s]+$", e) for e in emails):
+            t.problem("email_to", "expected a list of e-mail addresses")
+        else:
+            email_to = tuple(emails)
+    cfg = IncidentsConfig(
+        mos_below=t.float_("mos_below", 3.1, low=1.0, high=4.5),
+        loss_above_percent=t.float_("loss_above_percent", 5.0, low=0.1, high=100.0),
+        no_media_seconds=t.float_("no_media_seconds", 3.0, low=1.0, high=600.0),
+        onset_seconds=t.float_("onset_seconds", 5.0, low=0.0, high=3600.0),
+        clear_seconds=t.float_("clear_seconds", 10.0, low=0.0, high=3600.0),
+        uplink_grace_seconds=t.float_("uplink_grace_seconds", 30.0, low=0.0, high=3600.0),
+        webhook_url=webhook,
+        webhook_token_file=t.path_("webhook_token_file", secret=True),
+        email_to=email_to,
+        email_from=t.str_("email_from", "diemcau@localhost") or "diemcau@localhost",
+        smtp_host=t.str_("smtp_host", "127.0.0.1") or "127.0.0.1",
+        smtp_port=t.int_("smtp_port", 25, low=1, high=65535) or 25,
+    )
+    t.finish()
+    return cfg
+
+
 def _read_security(root: _Table) -> SecurityConfig:
     t = _table(root, "security")
     if t is None:
@@ -750,6 +803,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> SiteConfig:
     endpoints = _read_endpoints(root)
     media = _read_media(root)
     sessions = _read_sessions(root, devices)
+    incidents = _read_incidents(root)
     security = _read_security(root)
     audit = _read_audit(root)
     logging_cfg = _read_logging(root)
@@ -759,7 +813,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> SiteConfig:
     return SiteConfig(
         path=path, site=site, storage=storage, console=console, uplink=uplink,
         children=children, devices=devices, bridges=bridges, endpoints=endpoints,
-        media=media, sessions=sessions, security=security,
+        media=media, sessions=sessions, incidents=incidents, security=security,
         audit=audit, logging=logging_cfg,
     )
 

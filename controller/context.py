@@ -13,6 +13,8 @@ from controller.audit import AuditLog
 from controller.calls import CallService
 from controller.config import SiteConfig
 from controller.devices import DeviceService
+from controller.incidents import IncidentService
+from controller.outbox import Outbox
 from controller.sessions import SessionService
 from controller.store import Store
 from controller.tree import SiteTree
@@ -37,6 +39,8 @@ class SiteContext:
     uplink: UplinkClient | None
     tree: SiteTree
     sessions: SessionService
+    outbox: Outbox
+    incidents: IncidentService
 
 
 CONTEXT: Final = web.AppKey("context", SiteContext)

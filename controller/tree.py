@@ -19,10 +19,13 @@ from typing import Any, Final, Protocol
 
 from controller.config import SiteConfig
 from controller.errors import DiemcauTimeoutError, NotFoundError, SiteUnreachableError
+from controller.outbox import Outbox
 from controller.uplink_protocol import (
     MAX_FRAME_BYTES,
     Command,
     Message,
+    Records,
+    RecordsAck,
     Result,
     SessionStatus,
     SessionUpdate,
@@ -82,9 +85,10 @@ class SiteTree:
                                                False, via=child.id)
         self._parts: dict[str, list[dict[str, Any]]] = {}
         self._pending: dict[str, asyncio.Future[Result]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._dirty = asyncio.Event()
         self.sessions: SessionHandler | None = None
+        self.outbox: Outbox | None = None
         self.send_up: Send = lambda _msg: False
         self.connected_up: Callable[[], bool] = lambda: False
         self.send_down: Callable[[str, Message], Awaitable[bool]] | None = None
@@ -285,9 +289,21 @@ class SiteTree:
         elif isinstance(msg, SessionStatus):
             if self.sessions is not None and self.route(msg.site_id) == child_id:
                 self.sessions.on_status_from_child(child_id, msg)
+        elif isinstance(msg, Records):
+            if self.outbox is not None:
+                keys = self.outbox.receive(msg.items, via=child_id)
+                if keys and self.send_down is not None:
+                    self._spawn(self.send_down(child_id, RecordsAck(keys)))
         else:
             return False
         return True
+
+    def _spawn(self, work: Awaitable[Any]) -> None:
+        async def run() -> None:
+            await work
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def on_message_from_parent(self, msg: Message) -> bool:
         """Dispatch the parent's frame; False when it is not one for the tree."""
@@ -296,6 +312,9 @@ class SiteTree:
         elif isinstance(msg, SessionUpdate):
             if self.sessions is not None:
                 self.sessions.on_session_from_parent(msg)
+        elif isinstance(msg, RecordsAck):
+            if self.outbox is not None:
+                self.outbox.on_ack(msg)
         else:
             return False
         return True
@@ -305,6 +324,8 @@ class SiteTree:
         self.send_topology()
         if self.sessions is not None:
             self.sessions.on_uplink_connected()
+        if self.outbox is not None:
+            self.outbox.wake()
 
     async def close(self) -> None:
         """Cancel commands in progress (at shutdown)."""

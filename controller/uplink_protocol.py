@@ -136,13 +136,31 @@ class Result:
     data: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Records:
+    """Child → parent: durable records from the outbox (incidents, usage), oldest first.
+
+    Each item is ``{"key", "origin", "seq", "kind", "at", "body"}``; ``key`` is
+    ``origin:seq`` and makes storing idempotent at every level."""
+
+    items: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class RecordsAck:
+    """Parent → child: these records are stored (and queued further up)."""
+
+    keys: list[str]
+
+
 Message = (Hello | Challenge | Auth | Welcome | Heartbeat | Ack | Error | Topology
-           | SessionUpdate | SessionStatus | Command | Result)
+           | SessionUpdate | SessionStatus | Command | Result | Records | RecordsAck)
 
 _TYPES: Final[dict[str, type[Message]]] = {
     "hello": Hello, "challenge": Challenge, "auth": Auth, "welcome": Welcome,
     "heartbeat": Heartbeat, "ack": Ack, "error": Error, "topology": Topology,
     "session": SessionUpdate, "status": SessionStatus, "command": Command, "result": Result,
+    "records": Records, "records_ack": RecordsAck,
 }
 _NAMES: Final[dict[type[Message], str]] = {cls: name for name, cls in _TYPES.items()}
 

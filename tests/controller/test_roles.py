@@ -52,12 +52,20 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/api/v1/sessions/{session_id}/hand"): frozenset({"operator", "chair"}),
     ("POST", "/api/v1/sessions/{session_id}/readiness"): frozenset({"operator", "chair"}),
     ("POST", "/api/v1/site/local-control"): frozenset({"operator", "chair", "admin"}),
+    ("GET", "/api/v1/incidents"): ANY,
+    ("POST", "/api/v1/incidents"): frozenset({"operator", "chair"}),
+    ("GET", "/api/v1/incidents/{incident_id}"): ANY,
+    ("POST", "/api/v1/incidents/{incident_id}/acknowledge"): frozenset({"operator", "chair"}),
+    ("POST", "/api/v1/incidents/{incident_id}/note"): frozenset({"operator", "chair"}),
+    ("POST", "/api/v1/incidents/{incident_id}/resolve"): frozenset({"operator", "chair"}),
+    ("POST", "/api/v1/incidents/{incident_id}/sent"): frozenset({"operator", "chair"}),
 }
 
 
 def concrete(path: str) -> str:
     return path.replace("{username}", "khong-co-ai").replace("{device_id}", "khong-co").replace(
-        "{bridge_id}", "khong-co").replace("{session_id}", "khong-co")
+        "{bridge_id}", "khong-co").replace("{session_id}", "khong-co").replace(
+        "{incident_id}", "khong-co")
 
 
 def test_the_table_covers_every_route() -> None:

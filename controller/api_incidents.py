@@ -1,0 +1,161 @@
+"""REST handlers for incidents: list and detail at every level, and the officer's actions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Final
+
+from aiohttp import web
+
+from controller.context import CONTEXT, SiteContext
+from controller.errors import InputError
+from controller.web import Route, field_str, json_body, json_ok, only_fields, query_int, session_of
+from monitoring.incidents import Incident
+
+OPERATORS: Final = frozenset({"operator", "chair"})
+STATES: Final = ("all", "unresolved", "open", "acknowledged", "resolved")
+
+
+def _ctx(request: web.Request) -> SiteContext:
+    return request.app[CONTEXT]
+
+
+def _user(request: web.Request) -> str:
+    return session_of(request).user.username
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds").replace(
+        "+00:00", "Z")
+
+
+def incident_json(incident: Incident, now: float, *, detail: bool = True) -> dict[str, Any]:
+    """An incident as the API shows it: times in ISO 8601, overdue clocks evaluated."""
+    out = incident.to_dict()
+    for key in ("opened_at", "acknowledged_at", "resolved_at", "notice_sent_at",
+                "report_sent_at"):
+        out[key] = _iso(out[key])
+    out["notice_due"] = _iso(incident.notice_due)
+    out["report_due"] = _iso(incident.report_due)
+    out["overdue"] = incident.overdue(now)
+    if detail:
+        out["timeline"] = [{**t, "at": _iso(t.get("at")) if isinstance(t.get("at"), int | float)
+                            else None} for t in incident.timeline]
+    else:
+        out.pop("timeline")
+    return out
+
+
+async def incidents_list(request: web.Request) -> web.Response:
+    """Incidents of this site and its subtree, newest first."""
+    ctx = _ctx(request)
+    state = request.query.get("state", "all")
+    scope = request.query.get("scope", "subtree")
+    if state not in STATES or scope not in ("local", "subtree"):
+        raise InputError("Tham số state hoặc scope không hợp lệ.", code="bad_query")
+    limit = query_int(request, "limit", 200, low=1, high=1000) or 200
+    now = ctx.clock()
+    found = ctx.incidents.find(state=state, scope=scope, limit=limit)
+    return json_ok({"incidents": [incident_json(i, now, detail=False) for i in found]})
+
+
+async def incident_get(request: web.Request) -> web.Response:
+    """One incident with its timeline."""
+    ctx = _ctx(request)
+    incident = ctx.incidents.require(request.match_info["incident_id"])
+    return json_ok(incident_json(incident, ctx.clock()))
+
+
+async def incident_report_problem(request: web.Request) -> web.Response:
+    """The officer reports a problem: an incident opened by hand."""
+    ctx = _ctx(request)
+    body = await json_body(request)
+    only_fields(body, {"title", "description", "severity"})
+    title = (field_str(body, "title", max_len=200) or "").strip()
+    if not title:
+        raise InputError("Cần mô tả ngắn sự cố.", code="missing_field")
+    description = field_str(body, "description", max_len=2000, required=False) or ""
+    severity = field_str(body, "severity", max_len=16, required=False) or "major"
+    incident = ctx.incidents.report_problem(title, description, severity, actor=_user(request))
+    return json_ok(incident_json(incident, ctx.clock()), status=201)
+
+
+async def incident_acknowledge(request: web.Request) -> web.Response:
+    """Take an incident in hand."""
+    ctx = _ctx(request)
+    incident = ctx.incidents.acknowledge(request.match_info["incident_id"],
+                                         actor=_user(request))
+    return json_ok(incident_json(incident, ctx.clock()))
+
+
+async def incident_note(request: web.Request) -> web.Response:
+    """Add an operator note to the timeline."""
+    ctx = _ctx(request)
+    body = await json_body(request)
+    only_fields(body, {"text"})
+    text = (field_str(body, "text", max_len=1000) or "").strip()
+    if not text:
+        raise InputError("Ghi chú trống.", code="missing_field")
+    incident = ctx.incidents.add_note(request.match_info["incident_id"], text,
+                                      actor=_user(request))
+    return json_ok(incident_json(incident, ctx.clock()))
+
+
+async def incident_resolve(request: web.Request) -> web.Response:
+    """Close an incident with what was done."""
+    ctx = _ctx(request)
+    body = await json_body(request)
+    only_fields(body, {"resolution"})
+    resolution = (field_str(body, "resolution", max_len=1000, required=False) or "").strip()
+    incident = ctx.incidents.resolve(request.match_info["incident_id"], resolution,
+                                     actor=_user(request))
+    return json_ok(incident_json(incident, ctx.clock()))
+
+
+async def incident_sent(request: web.Request) -> web.Response:
+    """Record that the first notice or the full report was sent upward."""
+    ctx = _ctx(request)
+    body = await json_body(request)
+    only_fields(body, {"document"})
+    document = field_str(body, "document", max_len=16) or ""
+    incident = ctx.incidents.mark_sent(request.match_info["incident_id"], document,
+                                       actor=_user(request))
+    return json_ok(incident_json(incident, ctx.clock()))
+
+
+_ID: Final = "/api/v1/incidents/{incident_id}"
+
+INCIDENT_ROUTES: Final[tuple[Route, ...]] = (
+    Route("GET", "/api/v1/incidents", incidents_list,
+          "Incidents of this site and its subtree, newest first", tag="incidents", params=(
+              {"name": "state", "in": "query", "schema": {"type": "string", "enum": list(STATES)}},
+              {"name": "scope", "in": "query",
+               "schema": {"type": "string", "enum": ["local", "subtree"]}},
+              {"name": "limit", "in": "query", "schema": {"type": "integer"}})),
+    Route("POST", "/api/v1/incidents", incident_report_problem,
+          "Report a problem: open an incident by hand (audited)", roles=OPERATORS, status=201,
+          tag="incidents", request={
+              "type": "object", "required": ["title"], "additionalProperties": False,
+              "properties": {"title": {"type": "string", "maxLength": 200},
+                             "description": {"type": "string", "maxLength": 2000},
+                             "severity": {"type": "string",
+                                          "enum": ["minor", "major", "critical"]}}}),
+    Route("GET", _ID, incident_get, "One incident with its timeline", tag="incidents"),
+    Route("POST", _ID + "/acknowledge", incident_acknowledge, "Take it in hand (audited)",
+          roles=OPERATORS, tag="incidents"),
+    Route("POST", _ID + "/note", incident_note, "Add a note to the timeline (audited)",
+          roles=OPERATORS, tag="incidents", request={
+              "type": "object", "required": ["text"], "additionalProperties": False,
+              "properties": {"text": {"type": "string", "maxLength": 1000}}}),
+    Route("POST", _ID + "/resolve", incident_resolve, "Resolve it by hand (audited)",
+          roles=OPERATORS, tag="incidents", request={
+              "type": "object", "additionalProperties": False,
+              "properties": {"resolution": {"type": "string", "maxLength": 1000}}}),
+    Route("POST", _ID + "/sent", incident_sent,
+          "Record the first notice or full report as sent (audited)", roles=OPERATORS,
+          tag="incidents", request={
+              "type": "object", "required": ["document"], "additionalProperties": False,
+              "properties": {"document": {"type": "string", "enum": ["notice", "report"]}}}),
+)
