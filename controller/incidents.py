@@ -71,6 +71,8 @@ class IncidentService:
         self._media_seen: dict[str, float] = {}
         self._call_events_seen: dict[str, float] = {}
         self._children_lost: dict[str, float] = {}
+        # Told of every stored change, this site's and its subtree's (webhook, e-mail).
+        self.listeners: list[Callable[[Incident], None]] = []
         outbox.listeners.append(self._on_record)
         self._restore_open()
 
@@ -135,6 +137,11 @@ class IncidentService:
                  incident.cause, body, self.clock()))
             if publish:
                 self.outbox.add(RECORD_KIND, incident.to_dict(), conn)
+        for listener in self.listeners:
+            try:
+                listener(incident)
+            except Exception:
+                log.exception("an incident listener failed on %s", incident.id)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
