@@ -26,6 +26,12 @@ from controller.errors import ConflictError, InputError, NotFoundError, StorageE
 from controller.outbox import Outbox
 from controller.store import Store
 from controller.tree import SiteTree
+from monitoring.grouping import (
+    CONFERENCE_KINDS,
+    OUTAGE_WINDOW,
+    cause_for_received,
+    conference_outage,
+)
 from monitoring.incidents import (
     EVENT_KINDS,
     Change,
@@ -71,6 +77,7 @@ class IncidentService:
         self._media_seen: dict[str, float] = {}
         self._call_events_seen: dict[str, float] = {}
         self._children_lost: dict[str, float] = {}
+        self._conference_recent: list[tuple[str, float, str]] = []
         # Told of every stored change, this site's and its subtree's (webhook, e-mail).
         self.listeners: list[Callable[[Incident], None]] = []
         outbox.listeners.append(self._on_record)
@@ -261,12 +268,46 @@ class IncidentService:
         incident = incident_from_dict(body)
         if incident is None or incident.origin != origin or origin == self.site_id:
             return
-        if incident.cause is None and incident.state != "resolved":
-            cause = find_cause(f"site:{origin}/{incident.subject}",
-                               self.find(state="unresolved", scope="local"))
+        if incident.cause is None:
+            cause = cause_for_received(incident, self.tree.route(origin),
+                                       self.find(scope="local", limit=500))
+            if cause is None and incident.kind in CONFERENCE_KINDS \
+                    and incident.state != "resolved":
+                cause = self._conference_outage(incident)
             if cause is not None:
                 incident = _with(incident, cause=cause)
         self._save(incident, publish=False)
+        if incident.state == "resolved" and incident.cause is not None:
+            self._resolve_cause_if_done(incident.cause)
+
+    def _conference_outage(self, incident: Incident) -> str | None:
+        """Several descendants lost the conference within a minute: one incident for all."""
+        now = self.clock()
+        self._conference_recent = [
+            r for r in self._conference_recent if now - r[1] <= OUTAGE_WINDOW]
+        self._conference_recent.append((incident.origin, now, incident.id))
+        if not conference_outage([(r[0], r[1]) for r in self._conference_recent], now):
+            return None
+        outage = self.open(Onset("conference_outage", "conference", now, "critical",
+                                 "Nhiều điểm cầu cấp dưới mất hội nghị cùng lúc"))
+        for _site, _at, other_id in self._conference_recent:
+            other = self.get(other_id)
+            if other is not None and other.cause is None:
+                self._save(_with(other, cause=outage.id, version=other.version + 1),
+                           publish=False)
+        self._conference_recent = []
+        return outage.id
+
+    def _resolve_cause_if_done(self, cause_id: str) -> None:
+        """A grouping incident of this site ends when nothing under it is unresolved."""
+        cause = self.get(cause_id)
+        if cause is None or cause.origin != self.site_id or cause.state == "resolved" \
+                or cause.kind != "conference_outage":
+            return
+        still = [i for i in self.find(state="unresolved", limit=5000) if i.cause == cause_id]
+        if not still:
+            self._open.pop((cause.kind, cause.subject), None)
+            self._save(cause.resolve(self.clock(), "system"), publish=True)
 
     # -- detection ---------------------------------------------------------------------------
 
