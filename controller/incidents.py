@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Final
 
@@ -48,6 +48,7 @@ from monitoring.incidents import (
 log = logging.getLogger(__name__)
 
 EVALUATE_SECONDS: Final = 1.0
+STEP_SLACK_SECONDS: Final = 10.0  # recovery steps this close to a call incident belong to it
 RECORD_KIND: Final = "incident"
 _CALL_DOWN: Final = frozenset({"dropped", "recovering"})
 
@@ -78,6 +79,7 @@ class IncidentService:
         self._call_events_seen: dict[str, float] = {}
         self._children_lost: dict[str, float] = {}
         self._conference_recent: list[tuple[str, float, str]] = []
+        self._call_incident: dict[str, str] = {}  # bridge → its latest call incident
         # Told of every stored change, this site's and its subtree's (webhook, e-mail).
         self.listeners: list[Callable[[Incident], None]] = []
         outbox.listeners.append(self._on_record)
@@ -330,9 +332,14 @@ class IncidentService:
         changes += self._links(now)
         for change in changes:
             if isinstance(change, Onset):
-                self.open(change)
+                opened = self.open(change)
+                if change.kind == "call_dropped":
+                    bridge = change.subject.split(":", 1)[1]
+                    self._call_incident[bridge] = opened.id
+                    self._call_events_seen.pop(bridge, None)
             else:
                 self.clear(change)
+        self._recovery_steps()
         return changes
 
     def _calls(self, now: float) -> list[Change]:
@@ -361,25 +368,28 @@ class IncidentService:
             if state == "connected":
                 out += self.detector.feed(f"link:{bridge}:receive:media", "media_gap_seconds",
                                           now - self._media_seen[bridge], now)
-            self._recovery_steps(bridge, call, subject)
         return out
 
-    def _recovery_steps(self, bridge: str, call: Mapping[str, Any], subject: str) -> None:
-        """Put the call's recovery steps on the timeline of its open incident."""
-        incident_id = self._open.get(("call_dropped", subject))
-        seen = self._call_events_seen.get(bridge, 0.0)
-        fresh = [e for e in call.get("events", []) if isinstance(e, dict)
-                 and float(e.get("at", 0)) > seen and e.get("name") != "room"]
-        if not fresh:
-            return
-        self._call_events_seen[bridge] = max(float(e.get("at", 0)) for e in fresh)
-        incident = self.get(incident_id) if incident_id else None
-        if incident is None:
-            return
-        for event in fresh:
-            incident = incident.note(float(event["at"]), "recovery", str(event.get("name")),
-                                     data=event.get("data", {}))
-        self._save(incident, publish=True)
+    def _recovery_steps(self) -> None:
+        """Put each call's recovery steps on the timeline of its call incident (the steps
+        just before it opened and just after it resolved too)."""
+        for bridge in self.calls.ids():
+            call = self.calls.describe(bridge).get("call")
+            incident_id = self._call_incident.get(bridge)
+            incident = self.get(incident_id) if incident_id else None
+            if call is None or incident is None:
+                continue
+            seen = self._call_events_seen.get(bridge, incident.opened_at - STEP_SLACK_SECONDS)
+            end = (incident.resolved_at or float("inf")) + STEP_SLACK_SECONDS
+            fresh = [e for e in call.get("events", []) if isinstance(e, dict)
+                     and e.get("name") != "room" and seen < float(e.get("at", 0)) <= end]
+            if not fresh:
+                continue
+            self._call_events_seen[bridge] = max(float(e["at"]) for e in fresh)
+            for event in fresh:
+                incident = incident.note(float(event["at"]), "recovery", str(event.get("name")),
+                                         data=event.get("data", {}))
+            self._save(incident, publish=True)
 
     def _devices(self, now: float) -> list[Change]:
         out: list[Change] = []
