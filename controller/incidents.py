@@ -77,7 +77,8 @@ class IncidentService:
         self._open: dict[tuple[str, str], str] = {}  # (kind, subject) → incident id
         self._media_seen: dict[str, float] = {}
         self._call_events_seen: dict[str, float] = {}
-        self._children_lost: dict[str, float] = {}
+        self._children_lost: dict[str, float] = {}  # child → offline since
+        self._children_seen: set[str] = set()  # children connected at least once since start
         self._conference_recent: list[tuple[str, float, str]] = []
         self._call_incident: dict[str, str] = {}  # bridge → its latest call incident
         # Told of every stored change, this site's and its subtree's (webhook, e-mail).
@@ -415,17 +416,21 @@ class IncidentService:
         for child_id, entry in list(self.tree.entries.items()):
             if entry.via != child_id:
                 continue  # direct children only: grandchildren are their parent's business
-            lost = not entry.online
-            if lost and child_id not in self._children_lost:
-                self._children_lost[child_id] = now
-            elif not lost:
+            if entry.online:
+                self._children_seen.add(child_id)
                 self._children_lost.pop(child_id, None)
-            outage = mass_outage(self._children_lost.values(), now)
-            if outage:
-                out += self.detector.event("mass_outage", "outage", True, now)
+            else:
+                self._children_lost.setdefault(child_id, now)
+            lost_since = self._children_lost.get(child_id)
+            lost = lost_since is not None and now - lost_since >= self.uplink_grace
             out += self.detector.event("child_offline", f"child:{child_id}", lost, now,
                                        title=f"{EVENT_KINDS['child_offline'][1]}: {entry.name}")
-        if not self._children_lost:
+        # Many children that were connected dropping together is one outage (a restart of
+        # this site, when none had connected yet, is not).
+        dropped = [at for child, at in self._children_lost.items() if child in self._children_seen]
+        if mass_outage(dropped, now):
+            out[:0] = self.detector.event("mass_outage", "outage", True, now)
+        elif not dropped:
             out += self.detector.event("mass_outage", "outage", False, now)
         return out
 

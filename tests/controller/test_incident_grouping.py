@@ -90,3 +90,31 @@ async def test_a_commune_offline_at_the_province_is_the_cause_of_what_it_reports
                      subject="device:cam1", severity="major", title="x", opened_at=start + 40)
     province.outbox.receive([record("xa-3", 1, alone)], via="xa-3")
     assert province.incidents.require("xa-3-device").cause is None
+
+
+async def test_children_dropping_together_are_one_outage_but_a_restart_is_not(
+        province: SiteContext, clock: FakeClock) -> None:
+    incidents = province.incidents
+    for _ in range(20):  # just started: nobody connected yet, and all within the grace
+        incidents.evaluate(clock())
+        clock.advance(1)
+    assert incidents.find() == []
+    for child in COMMUNES:
+        province.tree.child_online(child, True, {})
+    incidents.evaluate(clock())
+    for child in COMMUNES[:3]:
+        province.tree.child_online(child, False, {})
+    incidents.evaluate(clock())
+    outage = next(i for i in incidents.find() if i.kind == "mass_outage")
+    assert outage.state == "open"
+    assert not [i for i in incidents.find() if i.kind == "child_offline"]  # a short blip
+    clock.advance(31)
+    incidents.evaluate(clock())
+    lost = [i for i in incidents.find() if i.kind == "child_offline"]
+    assert sorted(i.subject for i in lost) == [f"child:{c}" for c in COMMUNES[:3]]
+    assert {i.cause for i in lost} == {outage.id}
+    for child in COMMUNES[:3]:
+        province.tree.child_online(child, True, {})
+    clock.advance(1)
+    incidents.evaluate(clock())
+    assert {i.state for i in incidents.find()} == {"resolved"}
