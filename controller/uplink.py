@@ -43,6 +43,7 @@ HANDSHAKE_SECONDS = 10.0
 # Children heartbeat at most every 20 s (config limit), so 3 missed beats mean trouble.
 SILENT_CHILD_SECONDS = 65.0
 MISSED_ACKS = 3  # heartbeats without an ack before the link counts as dead
+FATAL_ERRORS = frozenset({"not_authorised", "protocol"})  # the parent's errors that end a link
 
 Summary = Callable[[], dict[str, Any]]
 
@@ -197,7 +198,11 @@ class UplinkClient:
             if isinstance(event, Ack):
                 acked[0] = max(acked[0], event.seq)
             elif isinstance(event, Error):
-                raise UplinkRefused(f"parent error {event.code}: {event.message[:120]}")
+                if event.code in FATAL_ERRORS:
+                    raise UplinkRefused(f"parent error {event.code}: {event.message[:120]}")
+                # A parent of another version may not know a frame of ours: keep the link.
+                log.warning("the parent could not use a frame of ours: %s %s", event.code,
+                            event.message[:120])
             elif isinstance(event, ProtocolViolation):
                 log.debug("uplink: bad frame from the parent: %s", event.reason)
                 self.count_drop(event.reason)
