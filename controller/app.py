@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import logging
 import os
 import signal
@@ -27,7 +28,9 @@ from controller.context import CONTEXT, SiteContext
 from controller.devices import DeviceService
 from controller.errors import StorageError, TransportError
 from controller.incidents import IncidentService
+from controller.notify import Notifier
 from controller.outbox import Outbox
+from controller.session_rules import STATES as SESSION_STATES
 from controller.sessions import LOCAL_CONTROL_KEY, SessionService
 from controller.store import Store
 from controller.tasks import TaskSupervisor
@@ -41,11 +44,13 @@ from controller.web import (
     make_auth_middleware,
     make_metrics_middleware,
 )
-from monitoring.metrics import SiteMetrics
+from monitoring.incidents import NOTICE_SECONDS, SERIOUS, SEVERITIES, incident_from_dict
+from monitoring.metrics import DeviceReading, SiteMetrics
 
 log = logging.getLogger(__name__)
 
 SUPERVISOR = web.AppKey("supervisor", TaskSupervisor)
+NOTIFIER = web.AppKey("notifier", Notifier)
 SESSION_SWEEP_SECONDS = 60.0
 AUDIT_PURGE_SECONDS = 6 * 3600.0
 
@@ -97,6 +102,11 @@ def create_app(config: SiteConfig, *, clock: Callable[[], float] = time.time,
     incidents = IncidentService(
         config, store, audit, devices, calls, tree, outbox, clock,
         None if uplink is None else lambda: (uplink.state, uplink.since))
+    notifier = None
+    if config.incidents.webhook_url or config.incidents.email_to:
+        notifier = Notifier(config, clock, site_names=lambda site: (
+            tree.entries[site].name if site in tree.entries else None))
+        incidents.listeners.append(notifier.on_incident)
     context = SiteContext(config, store, audit, accounts, metrics, devices, calls, clock,
                           __version__, hub, uplink, tree, sessions, outbox, incidents)
     metrics.add_callback_gauge("diemcau_outbox_depth", "Records waiting for the parent",
@@ -116,6 +126,21 @@ def create_app(config: SiteConfig, *, clock: Callable[[], float] = time.time,
         metrics.add_callback_gauge(
             "diemcau_uplink_connected", "1 while the uplink to the parent is connected",
             lambda: float(uplink.state == "connected"))
+    metrics.add_subtree(lambda: tree.entries.values())
+    metrics.add_device_readings(lambda: _device_readings(config, devices))
+    metrics.add_callback_family("diemcau_sessions", "Sessions this site knows, by state",
+                                ["state"], lambda: _session_counts(store))
+    metrics.add_callback_gauge(
+        "diemcau_session_live", "1 while this site takes part in a live session",
+        lambda: float(any(r.state == "live" and r.includes(config.site.id)
+                          for r in sessions.records(open_only=True))))
+    metrics.add_callback_family(
+        "diemcau_incidents_open", "Unresolved incidents of this site and its subtree",
+        ["severity"], lambda: _incident_counts(store))
+    metrics.add_callback_gauge(
+        "diemcau_incidents_overdue",
+        "Unresolved incidents whose 24 h notice or 72 h report is past due and unsent",
+        lambda: _incidents_overdue(store, clock()))
 
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
@@ -123,6 +148,8 @@ def create_app(config: SiteConfig, *, clock: Callable[[], float] = time.time,
                      make_auth_middleware(accounts, audit)],
     )
     app[CONTEXT] = context
+    if notifier is not None:
+        app[NOTIFIER] = notifier
     app[SUPERVISOR] = TaskSupervisor(config.site.id)
     add_routes(app, ROUTES)
     static = resources.files("controller").joinpath("console/static")
@@ -160,6 +187,47 @@ def _summary(devices: DeviceService, calls: CallService, store: Store) -> dict[s
             "session": str(live["id"]) if live else ""}
 
 
+def _device_readings(config: SiteConfig, devices: DeviceService) -> list[DeviceReading]:
+    """Each enabled device's last readings while it answers its polls."""
+    out = []
+    for cfg in config.devices:
+        if cfg.enabled and cfg.kind in ("projector", "power"):
+            health = devices.health(cfg.id)
+            readings = health.readings if health is not None and health.online else None
+            out.append(DeviceReading(cfg.id, cfg.kind, readings))
+    return out
+
+
+def _session_counts(store: Store) -> list[tuple[tuple[str], float]]:
+    counts = dict.fromkeys(SESSION_STATES, 0.0)
+    for row in store.query("SELECT state, COUNT(*) AS n FROM sessions GROUP BY state"):
+        if row["state"] in counts:
+            counts[row["state"]] = float(row["n"])
+    return [((state,), n) for state, n in counts.items()]
+
+
+def _incident_counts(store: Store) -> list[tuple[tuple[str], float]]:
+    counts = dict.fromkeys(SEVERITIES, 0.0)
+    for row in store.query("SELECT severity, COUNT(*) AS n FROM incidents"
+                           " WHERE state != 'resolved' GROUP BY severity"):
+        if row["severity"] in counts:
+            counts[row["severity"]] = float(row["n"])
+    return [((severity,), n) for severity, n in counts.items()]
+
+
+def _incidents_overdue(store: Store, now: float) -> float:
+    # Only serious incidents carry the clocks, and none is due before NOTICE_SECONDS.
+    late = 0
+    for row in store.query("SELECT severity, body FROM incidents"
+                           " WHERE state != 'resolved' AND opened_at < ?",
+                           (now - NOTICE_SECONDS,)):
+        if row["severity"] not in SERIOUS:
+            continue
+        incident = incident_from_dict(json.loads(row["body"]))
+        late += bool(incident is not None and incident.overdue(now))
+    return float(late)
+
+
 def _age(oldest: float | None, clock: Callable[[], float]) -> float:
     return 0.0 if oldest is None else max(0.0, clock() - oldest)
 
@@ -184,6 +252,9 @@ def _lifecycle(announce: Announce) -> Callable[[web.Application], AsyncIterator[
         supervisor.start("sessions", ctx.sessions.run())
         supervisor.start("outbox", ctx.outbox.run())
         supervisor.start("incidents", ctx.incidents.run())
+        notifier = app.get(NOTIFIER)
+        if notifier is not None:
+            supervisor.start("notify", notifier.run())
         if ctx.uplink is not None:
             supervisor.start("uplink", ctx.uplink.run())
         # What start-up built lives as long as the site: keep it out of the collector's scans,
@@ -197,6 +268,8 @@ def _lifecycle(announce: Announce) -> Callable[[web.Application], AsyncIterator[
             await ctx.tree.close()
             await ctx.calls.close()
             await supervisor.stop()
+            if notifier is not None:
+                await notifier.close()
             await ctx.devices.close()
             with suppress(StorageError):
                 ctx.audit.record("system", "controller.stop", ctx.config.site.id)

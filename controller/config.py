@@ -262,6 +262,8 @@ class SiteConfig:
         """Every secret file the config names, with its key path."""
         if self.uplink is not None:
             yield "uplink.credential_file", self.uplink.credential_file
+        if self.incidents.webhook_token_file is not None:
+            yield "incidents.webhook_token_file", self.incidents.webhook_token_file
         for i, child in enumerate(self.children):
             yield f"children[{i}].credential_file", child.credential_file
         options: list[tuple[str, Mapping[str, Any]]] = [
