@@ -89,7 +89,11 @@ async def metrics(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     row = ctx.store.query_one("SELECT COUNT(*) AS n FROM web_sessions")
     ctx.metrics.console_sessions.set(row["n"] if row else 0)
-    return web.Response(body=ctx.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+    response = web.Response(body=ctx.metrics.exposition(),
+                            headers={"Content-Type": CONTENT_TYPE})
+    if "gzip" in request.headers.get("Accept-Encoding", ""):
+        response.enable_compression()  # a province's subtree is ~1 MB of text uncompressed
+    return response
 
 
 async def console_page(request: web.Request) -> web.Response:
