@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any, Final
 
@@ -9,11 +10,19 @@ from aiohttp import web
 
 from controller.context import CONTEXT, SiteContext
 from controller.errors import InputError
+from controller.incident_report import (
+    build_report,
+    render_html,
+    render_pdf,
+    report_csp,
+    report_filename,
+)
 from controller.web import Route, field_str, json_body, json_ok, only_fields, query_int, session_of
 from monitoring.incidents import Incident
 
 OPERATORS: Final = frozenset({"operator", "chair"})
 STATES: Final = ("all", "unresolved", "open", "acknowledged", "resolved")
+REPORT_FORMATS: Final = ("html", "pdf", "json")
 
 
 def _ctx(request: web.Request) -> SiteContext:
@@ -125,6 +134,30 @@ async def incident_sent(request: web.Request) -> web.Response:
     return json_ok(incident_json(incident, ctx.clock()))
 
 
+async def incident_report(request: web.Request) -> web.Response:
+    """The one-page incident report: HTML to read and print, PDF to send, JSON for tools."""
+    ctx = _ctx(request)
+    fmt = request.query.get("format", "html")
+    if fmt not in REPORT_FORMATS:
+        raise InputError("Định dạng báo cáo là html, pdf hoặc json.", code="bad_query")
+    report = build_report(ctx, request.match_info["incident_id"], author=_user(request))
+    if fmt == "json":
+        return json_ok(report)
+    if fmt == "html":
+        # Opened as a document: its own policy lets in its one inline stylesheet (by hash)
+        # and nothing else, instead of the console's "default-src 'self'" which blocks it.
+        return web.Response(
+            text=render_html(report), content_type="text/html", charset="utf-8",
+            headers={"Content-Security-Policy": report_csp(),
+                     "Content-Disposition":
+                         f'inline; filename="{report_filename(report, "html")}"'})
+    pdf = await asyncio.to_thread(render_pdf, report)  # reportlab is CPU-bound
+    return web.Response(
+        body=pdf, content_type="application/pdf",
+        headers={"Content-Disposition":
+                 f'attachment; filename="{report_filename(report, "pdf")}"'})
+
+
 _ID: Final = "/api/v1/incidents/{incident_id}"
 
 INCIDENT_ROUTES: Final[tuple[Route, ...]] = (
@@ -143,6 +176,11 @@ INCIDENT_ROUTES: Final[tuple[Route, ...]] = (
                              "severity": {"type": "string",
                                           "enum": ["minor", "major", "critical"]}}}),
     Route("GET", _ID, incident_get, "One incident with its timeline", tag="incidents"),
+    Route("GET", _ID + "/report", incident_report,
+          "The one-page incident report (báo cáo sự cố) as HTML, PDF or JSON",
+          tag="incidents", content_type="text/html", response={"type": "string"}, params=(
+              {"name": "format", "in": "query",
+               "schema": {"type": "string", "enum": list(REPORT_FORMATS), "default": "html"}},)),
     Route("POST", _ID + "/acknowledge", incident_acknowledge, "Take it in hand (audited)",
           roles=OPERATORS, tag="incidents"),
     Route("POST", _ID + "/note", incident_note, "Add a note to the timeline (audited)",

@@ -55,6 +55,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/api/v1/incidents"): ANY,
     ("POST", "/api/v1/incidents"): frozenset({"operator", "chair"}),
     ("GET", "/api/v1/incidents/{incident_id}"): ANY,
+    ("GET", "/api/v1/incidents/{incident_id}/report"): ANY,
     ("POST", "/api/v1/incidents/{incident_id}/acknowledge"): frozenset({"operator", "chair"}),
     ("POST", "/api/v1/incidents/{incident_id}/note"): frozenset({"operator", "chair"}),
     ("POST", "/api/v1/incidents/{incident_id}/resolve"): frozenset({"operator", "chair"}),

@@ -523,6 +523,93 @@
       'events.ended': 'Đã rời hội nghị',
       'events.ringing': 'Đang đổ chuông',
       'events.renegotiated': 'Đã điều chỉnh lại âm thanh, hình ảnh',
+      'inc.reportProblem': 'Báo cáo sự cố',
+      'inc.viewOnlyWhy': 'Vai trò của bạn chỉ được xem sự cố; cán bộ vận hành hoặc chủ trì tiếp nhận và xử lý.',
+      'inc.new.intro': 'Báo ngay khi phòng họp gặp trục trặc mà hệ thống chưa tự phát hiện (ví dụ: micro mất tiếng, màn hình không lên hình). Sự cố được gửi lên cấp trên.',
+      'inc.new.title': 'Sự cố gì (mô tả ngắn)',
+      'inc.new.description': 'Mô tả thêm (không bắt buộc)',
+      'inc.new.severity': 'Mức độ',
+      'inc.new.submit': 'Gửi báo cáo sự cố',
+      'inc.new.done': 'Đã ghi nhận sự cố “{title}”.',
+      'inc.new.titleMissing': 'Hãy nhập mô tả ngắn của sự cố.',
+      'inc.sev.minor': 'Nhẹ',
+      'inc.sev.major': 'Nặng',
+      'inc.sev.critical': 'Nghiêm trọng',
+      'inc.state.open': 'Đang mở',
+      'inc.state.acknowledged': 'Đã tiếp nhận',
+      'inc.state.resolved': 'Đã xử lý',
+      'inc.filter.state': 'Hiển thị',
+      'inc.filter.unresolved': 'Chưa xử lý xong',
+      'inc.filter.all': 'Tất cả',
+      'inc.filter.scope': 'Phạm vi',
+      'inc.filter.subtree': 'Điểm cầu này và cấp dưới',
+      'inc.filter.local': 'Chỉ điểm cầu này',
+      'inc.col.severity': 'Mức độ',
+      'inc.col.title': 'Sự cố',
+      'inc.col.site': 'Điểm cầu',
+      'inc.col.state': 'Trạng thái',
+      'inc.col.opened': 'Phát hiện lúc',
+      'inc.col.restore': 'Thời gian khắc phục',
+      'inc.col.clocks': 'Thời hạn báo cáo',
+      'inc.emptyUnresolved': 'Không có sự cố nào đang mở.',
+      'inc.emptyAll': 'Chưa có sự cố nào.',
+      'inc.updated': 'Cập nhật lúc {time}',
+      'inc.causedBy': 'do sự cố: {title}',
+      'inc.ongoing': 'Đang diễn ra ({d})',
+      'inc.dur.d': '{n} ngày',
+      'inc.dur.h': '{n} giờ',
+      'inc.dur.m': '{n} phút',
+      'inc.dur.s': '{n} giây',
+      'inc.clock.noticeLate': 'Quá hạn thông báo ban đầu',
+      'inc.clock.reportLate': 'Quá hạn báo cáo',
+      'inc.clock.noticeDue': 'Thông báo trước {time}',
+      'inc.clock.reportDue': 'Báo cáo trước {time}',
+      'inc.clock.allSent': 'Đã gửi đủ',
+      'inc.clock.sent': 'Đã gửi lúc {time}',
+      'inc.clock.due': 'Hạn {time}, chưa gửi',
+      'inc.clock.late': 'QUÁ HẠN từ {time}',
+      'inc.fact.site': 'Điểm cầu xảy ra',
+      'inc.fact.subject': 'Đối tượng',
+      'inc.fact.opened': 'Phát hiện lúc',
+      'inc.fact.acknowledged': 'Tiếp nhận',
+      'inc.fact.resolved': 'Khắc phục xong',
+      'inc.fact.restore': 'Thời gian khắc phục',
+      'inc.fact.notice': 'Thông báo ban đầu (24 giờ)',
+      'inc.fact.report': 'Báo cáo đầy đủ (72 giờ)',
+      'inc.fact.session': 'Phiên họp',
+      'inc.fact.cause': 'Nguyên nhân chung',
+      'inc.fact.resolution': 'Kết quả xử lý',
+      'inc.by': '{time} ({who})',
+      'inc.timeline': 'Diễn biến',
+      'inc.tl.onset': 'Phát hiện sự cố',
+      'inc.tl.recovery': 'Tự khắc phục',
+      'inc.tl.note': 'Ghi chú',
+      'inc.tl.acknowledged': 'Tiếp nhận',
+      'inc.tl.resolved': 'Kết thúc sự cố',
+      'inc.tl.notice_sent': 'Gửi thông báo ban đầu',
+      'inc.tl.report_sent': 'Gửi báo cáo đầy đủ',
+      'inc.tl.reopened': 'Sự cố tái diễn',
+      'inc.actions': 'Xử lý sự cố',
+      'inc.acknowledge': 'Tiếp nhận',
+      'inc.noteLabel': 'Ghi chú mới',
+      'inc.note': 'Ghi chú',
+      'inc.resolveLabel': 'Đã làm gì để khắc phục',
+      'inc.resolve': 'Đã xử lý',
+      'inc.sentNotice': 'Đã gửi thông báo ban đầu',
+      'inc.sentReport': 'Đã gửi báo cáo',
+      'inc.done.acknowledge': 'Đã tiếp nhận sự cố.',
+      'inc.done.note': 'Đã thêm ghi chú.',
+      'inc.done.resolve': 'Đã đóng sự cố.',
+      'inc.done.notice': 'Đã ghi nhận: thông báo ban đầu đã gửi.',
+      'inc.done.report': 'Đã ghi nhận: báo cáo đầy đủ đã gửi.',
+      'inc.noteEmpty': 'Hãy nhập nội dung ghi chú.',
+      'inc.otherSite': 'Sự cố của điểm cầu {site}: ở đây chỉ xem được; điểm cầu đó tiếp nhận và xử lý.',
+      'inc.reports': 'Báo cáo sự cố:',
+      'inc.report.html': 'Xem, in (HTML)',
+      'inc.report.pdf': 'Tải PDF',
+      'inc.report.json': 'Dữ liệu (JSON)',
+      'inc.close': 'Đóng',
+      'inc.gone': 'Sự cố này không còn ở điểm cầu này.',
     },
     en: {
       'app.title': 'Site console',
@@ -1042,6 +1129,93 @@
       'events.ended': 'Left the conference',
       'events.ringing': 'Ringing',
       'events.renegotiated': 'Audio and video renegotiated',
+      'inc.reportProblem': 'Report a problem',
+      'inc.viewOnlyWhy': 'Your role may only view incidents; an operator or the chair takes them in hand.',
+      'inc.new.intro': 'Report a problem in the room the system has not noticed by itself (a silent microphone, a blank screen). It is sent up to the upper level.',
+      'inc.new.title': 'What is wrong (short)',
+      'inc.new.description': 'More detail (optional)',
+      'inc.new.severity': 'Severity',
+      'inc.new.submit': 'Send the report',
+      'inc.new.done': 'Incident “{title}” recorded.',
+      'inc.new.titleMissing': 'Please say in a few words what is wrong.',
+      'inc.sev.minor': 'Minor',
+      'inc.sev.major': 'Major',
+      'inc.sev.critical': 'Critical',
+      'inc.state.open': 'Open',
+      'inc.state.acknowledged': 'Acknowledged',
+      'inc.state.resolved': 'Resolved',
+      'inc.filter.state': 'Show',
+      'inc.filter.unresolved': 'Not yet resolved',
+      'inc.filter.all': 'All',
+      'inc.filter.scope': 'Scope',
+      'inc.filter.subtree': 'This site and the sites below',
+      'inc.filter.local': 'This site only',
+      'inc.col.severity': 'Severity',
+      'inc.col.title': 'Incident',
+      'inc.col.site': 'Site',
+      'inc.col.state': 'State',
+      'inc.col.opened': 'Opened',
+      'inc.col.restore': 'Time to restore',
+      'inc.col.clocks': 'Reporting deadlines',
+      'inc.emptyUnresolved': 'No open incidents.',
+      'inc.emptyAll': 'No incidents yet.',
+      'inc.updated': 'Updated at {time}',
+      'inc.causedBy': 'caused by: {title}',
+      'inc.ongoing': 'Ongoing ({d})',
+      'inc.dur.d': '{n} d',
+      'inc.dur.h': '{n} h',
+      'inc.dur.m': '{n} min',
+      'inc.dur.s': '{n} s',
+      'inc.clock.noticeLate': 'First notice overdue',
+      'inc.clock.reportLate': 'Full report overdue',
+      'inc.clock.noticeDue': 'Notice by {time}',
+      'inc.clock.reportDue': 'Report by {time}',
+      'inc.clock.allSent': 'All sent',
+      'inc.clock.sent': 'Sent at {time}',
+      'inc.clock.due': 'Due {time}, not sent',
+      'inc.clock.late': 'OVERDUE since {time}',
+      'inc.fact.site': 'Site of origin',
+      'inc.fact.subject': 'Subject',
+      'inc.fact.opened': 'Opened',
+      'inc.fact.acknowledged': 'Acknowledged',
+      'inc.fact.resolved': 'Resolved',
+      'inc.fact.restore': 'Time to restore',
+      'inc.fact.notice': 'First notice (24 h)',
+      'inc.fact.report': 'Full report (72 h)',
+      'inc.fact.session': 'Session',
+      'inc.fact.cause': 'Common cause',
+      'inc.fact.resolution': 'Resolution',
+      'inc.by': '{time} ({who})',
+      'inc.timeline': 'Timeline',
+      'inc.tl.onset': 'Detected',
+      'inc.tl.recovery': 'Automatic recovery',
+      'inc.tl.note': 'Note',
+      'inc.tl.acknowledged': 'Acknowledged',
+      'inc.tl.resolved': 'Resolved',
+      'inc.tl.notice_sent': 'First notice sent',
+      'inc.tl.report_sent': 'Full report sent',
+      'inc.tl.reopened': 'Came back',
+      'inc.actions': 'Handle the incident',
+      'inc.acknowledge': 'Acknowledge',
+      'inc.noteLabel': 'New note',
+      'inc.note': 'Add note',
+      'inc.resolveLabel': 'What was done to fix it',
+      'inc.resolve': 'Resolved',
+      'inc.sentNotice': 'First notice sent',
+      'inc.sentReport': 'Full report sent',
+      'inc.done.acknowledge': 'Incident acknowledged.',
+      'inc.done.note': 'Note added.',
+      'inc.done.resolve': 'Incident resolved.',
+      'inc.done.notice': 'Recorded: the first notice was sent.',
+      'inc.done.report': 'Recorded: the full report was sent.',
+      'inc.noteEmpty': 'Please type the note.',
+      'inc.otherSite': 'An incident of {site}: view only here; that site takes it in hand.',
+      'inc.reports': 'Incident report:',
+      'inc.report.html': 'View, print (HTML)',
+      'inc.report.pdf': 'Download PDF',
+      'inc.report.json': 'Data (JSON)',
+      'inc.close': 'Close',
+      'inc.gone': 'This incident is no longer at this site.',
     },
   };
 
@@ -1054,7 +1228,7 @@
     { id: 'devices', load: () => startDevices(), unload: () => stopDevices() },
     { id: 'sessions', load: () => { startMeetings(); startCalls(); },
       unload: () => { stopMeetings(); stopCalls(); stopPlayout(); } },
-    { id: 'incidents' },
+    { id: 'incidents', load: () => startIncidents(), unload: () => stopIncidents() },
     { id: 'reports' },
     { id: 'audit', roles: ['admin', 'auditor'], load: () => loadAudit(false) },
     { id: 'accounts', roles: ['admin'], load: () => loadUsers() },
@@ -1081,6 +1255,7 @@
     calls: freshCalls(),
     playout: null, // { card, pc }: the conference this page is playing
     meetings: freshMeetings(),
+    incidents: freshIncidents(),
   };
 
   // The device panel's state; `cards` maps a device id to its card (kept across polls, so a
@@ -1144,6 +1319,7 @@
       rebuildDevices();
       rebuildCalls();
       rebuildMeetings();
+      rebuildIncidents();
     }
     if (state.setPasswordFor) {
       $('dlg-set-password-title').textContent = t('users.setPasswordTitle', { user: state.setPasswordFor });
@@ -1336,6 +1512,7 @@
     $('bridge-list').replaceChildren();
     $('calls-updated').textContent = '';
     resetMeetings();
+    resetIncidents();
     state.epoch += 1;
     state.user = null;
     state.csrf = null;
@@ -4022,6 +4199,437 @@
     });
   }
 
+  // ---------------------------------------------------------------- incidents
+
+  // The "Sự cố" section: this site's and its subtree's incidents, grouped under their common
+  // cause, with the officer's actions on this site's own incidents and the one-page report.
+  // Polled every 3 s while visible; the detail is built once per incident (and language) and
+  // filled on every poll, so a note being typed is never lost.
+  const INCIDENT_POLL_MS = 3000;
+  const INCIDENT_ROLES = ['operator', 'chair'];
+  const SEVERITIES = ['minor', 'major', 'critical'];
+  const INCIDENT_STATES = ['open', 'acknowledged', 'resolved'];
+
+  function freshIncidents() {
+    return { list: [], loaded: false, selected: null, detail: null, view: null, timer: null,
+      seq: 0, pollError: null, listSig: '', updatedAt: null };
+  }
+
+  const incidentsShown = () => state.user !== null && state.section === 'incidents' &&
+    document.visibilityState !== 'hidden';
+  const incidentPath = (id, tail) => '/api/v1/incidents/' + encodeURIComponent(id) + (tail || '');
+  const canHandle = () => userIn(INCIDENT_ROLES);
+  const ownSiteId = () => (state.site ? String(state.site.id ?? '') : null);
+
+  function startIncidents() {
+    $('inc-readonly').hidden = canHandle();
+    $('inc-report-open').hidden = !canHandle() || !$('inc-new-form').hidden;
+    if (!state.site) loadSite();
+    loadIncidents();
+  }
+
+  function stopIncidents() {
+    const m = state.incidents;
+    clearTimeout(m.timer);
+    m.timer = null;
+    m.seq += 1; // an answer still on its way is dropped
+  }
+
+  function resetIncidents() {
+    stopIncidents();
+    state.incidents = freshIncidents();
+    $('inc-body').replaceChildren();
+    $('inc-detail').replaceChildren();
+    $('inc-detail').hidden = true;
+    $('inc-new-form').hidden = true;
+    $('inc-updated').textContent = '';
+  }
+
+  async function loadIncidents() {
+    const m = state.incidents;
+    clearTimeout(m.timer);
+    m.timer = null;
+    const seq = ++m.seq;
+    const selected = m.selected;
+    const query = `?state=${encodeURIComponent($('inc-filter-state').value)}` +
+      `&scope=${encodeURIComponent($('inc-filter-scope').value)}`;
+    let list;
+    let detail = null;
+    try {
+      [list, detail] = await Promise.all([
+        api('GET', '/api/v1/incidents' + query, undefined, { background: true }),
+        selected ? api('GET', incidentPath(selected), undefined, { background: true })
+          .catch((err) => (err.code === 'incident_not_found' ? { gone: true } : Promise.reject(err)))
+          : Promise.resolve(null),
+      ]);
+    } catch (err) {
+      if (seq === m.seq && !err.handled) {
+        if (err.message !== m.pollError) reportError(err);
+        m.pollError = err.message;
+      }
+      return;
+    } finally {
+      if (seq === m.seq && incidentsShown()) m.timer = setTimeout(loadIncidents, INCIDENT_POLL_MS);
+    }
+    if (seq !== m.seq) return;
+    if (m.pollError !== null) {
+      if ($('alert').textContent === m.pollError) clearError();
+      m.pollError = null;
+    }
+    m.list = arr(list.incidents).filter((i) => i && typeof i.id === 'string');
+    m.loaded = true;
+    m.updatedAt = new Date();
+    if (selected === m.selected) {
+      if (detail && detail.gone) {
+        showError(t('inc.gone'));
+        m.selected = null;
+        m.view = null;
+        m.detail = null;
+        $('inc-detail').replaceChildren();
+      } else {
+        m.detail = detail;
+      }
+    }
+    renderIncidents();
+  }
+
+  function refreshIncidentsSoon() {
+    if (incidentsShown()) loadIncidents();
+  }
+
+  function selectIncident(id) {
+    const m = state.incidents;
+    if (m.selected !== id) {
+      m.selected = id;
+      m.detail = null;
+      m.view = null;
+      $('inc-detail').replaceChildren();
+    }
+    renderIncidents();
+    loadIncidents();
+  }
+
+  function closeIncident() {
+    const m = state.incidents;
+    m.selected = null;
+    m.detail = null;
+    m.view = null;
+    $('inc-detail').replaceChildren();
+    renderIncidents();
+  }
+
+  function rebuildIncidents() {
+    const m = state.incidents;
+    m.view = null;
+    m.listSig = '';
+    $('inc-detail').replaceChildren();
+    if (m.loaded) renderIncidents();
+  }
+
+  // -- words
+
+  const sevWord = (s) => label('inc.sev', SEVERITIES.includes(s) ? s : '');
+  const incStateWord = (s) => label('inc.state', INCIDENT_STATES.includes(s) ? s : '');
+
+  function durationText(seconds) {
+    let s = Math.max(0, Math.round(Number(seconds) || 0));
+    const d = Math.floor(s / 86400); s -= d * 86400;
+    const h = Math.floor(s / 3600); s -= h * 3600;
+    const m = Math.floor(s / 60); s -= m * 60;
+    const parts = [];
+    if (d) parts.push(t('inc.dur.d', { n: d }));
+    if (h) parts.push(t('inc.dur.h', { n: h }));
+    if (m) parts.push(t('inc.dur.m', { n: m }));
+    if (s && !d) parts.push(t('inc.dur.s', { n: s }));
+    return parts.join(' ') || t('inc.dur.s', { n: 0 });
+  }
+
+  function restoreText(i) {
+    const ttr = num(i.time_to_restore);
+    if (ttr !== null) return durationText(ttr);
+    const opened = parseTime(i.opened_at);
+    return opened ? t('inc.ongoing', { d: durationText((Date.now() - opened.getTime()) / 1000) }) : t('common.none');
+  }
+
+  function originName(id) {
+    const site = state.site;
+    if (site) {
+      if (site.id === id && site.name) return String(site.name);
+      const s = arr(site.subtree).find((x) => x && x.id === id);
+      if (s && s.name) return String(s.name);
+    }
+    return String(id ?? '');
+  }
+
+  // The regulatory clocks in a few words; overdue ones in red.
+  function clocksCell(i) {
+    const overdue = arr(i.overdue);
+    const td = el('td', { className: 'inc-clocks', 'data-testid': 'incident-clocks-' + i.id });
+    if (!i.serious) {
+      td.textContent = t('common.none');
+      return td;
+    }
+    const lines = [];
+    if (overdue.includes('notice')) lines.push(['late', t('inc.clock.noticeLate')]);
+    else if (!i.notice_sent_at && i.notice_due) lines.push(['', t('inc.clock.noticeDue', { time: formatTime(i.notice_due) })]);
+    if (overdue.includes('report')) lines.push(['late', t('inc.clock.reportLate')]);
+    else if (!i.report_sent_at && i.report_due) lines.push(['', t('inc.clock.reportDue', { time: formatTime(i.report_due) })]);
+    if (!lines.length) lines.push(['ok', t('inc.clock.allSent')]);
+    td.append(...lines.map(([kind, text]) => el('span', { className: 'clock-line' + (kind ? ' is-' + kind : ''), text })));
+    return td;
+  }
+
+  function clockFact(due, sent, late) {
+    if (!due) return t('common.none');
+    if (sent) return t('inc.clock.sent', { time: formatTime(sent) });
+    return late ? t('inc.clock.late', { time: formatTime(due) }) : t('inc.clock.due', { time: formatTime(due) });
+  }
+
+  // -- the list: causes first, the incidents they caused right under them
+
+  function orderedIncidents(list) {
+    const ids = new Set(list.map((i) => i.id));
+    const children = new Map();
+    const top = [];
+    for (const i of list) {
+      if (i.cause && ids.has(i.cause) && i.cause !== i.id) {
+        if (!children.has(i.cause)) children.set(i.cause, []);
+        children.get(i.cause).push(i);
+      } else {
+        top.push(i);
+      }
+    }
+    const out = [];
+    for (const i of top) {
+      out.push([i, false]);
+      for (const c of children.get(i.id) || []) out.push([c, true]);
+    }
+    return out;
+  }
+
+  function renderIncidents() {
+    const m = state.incidents;
+    $('inc-loading').hidden = m.loaded;
+    $('inc-empty').hidden = !m.loaded || m.list.length > 0;
+    $('inc-empty').textContent = t($('inc-filter-state').value === 'all' ? 'inc.emptyAll' : 'inc.emptyUnresolved');
+    $('inc-table').hidden = !m.loaded || m.list.length === 0;
+    $('inc-updated').textContent = m.updatedAt ? t('inc.updated', { time: clockTime(m.updatedAt) }) : '';
+    const byId = new Map(m.list.map((i) => [i.id, i]));
+    // Rebuilt only when something shown changed (the ongoing duration counts in minutes).
+    const shownFields = m.list.map((i) => [i.id, i.title, i.severity, i.state, i.origin, i.cause,
+      i.time_to_restore, i.overdue, i.notice_sent_at, i.report_sent_at]);
+    const sig = JSON.stringify([state.lang, m.selected, shownFields, state.site && state.site.id,
+      Math.floor(Date.now() / 60000)]);
+    if (sig !== m.listSig) {
+      m.listSig = sig;
+      $('inc-body').replaceChildren(...orderedIncidents(m.list).map(([i, grouped]) => {
+        const open = el('button', { type: 'button', className: 'link-button inc-open', 'data-testid': 'incident-open-' + i.id,
+          'aria-pressed': i.id === m.selected ? 'true' : 'false', text: String(i.title || i.id) });
+        open.addEventListener('click', () => selectIncident(i.id));
+        const titleCell = el('td', { className: 'inc-title' }, [open]);
+        if (i.cause) {
+          const cause = byId.get(i.cause);
+          const why = el('button', { type: 'button', className: 'link-button inc-cause', 'data-testid': 'incident-cause-' + i.id,
+            text: t('inc.causedBy', { title: cause ? String(cause.title || cause.id) : String(i.cause) }) });
+          why.addEventListener('click', () => selectIncident(i.cause));
+          titleCell.append(why);
+        }
+        return el('tr', { className: (grouped ? 'is-grouped ' : '') + (i.id === m.selected ? 'is-selected' : ''),
+          'data-testid': 'incident-row-' + i.id, dataset: { state: String(i.state), severity: String(i.severity) } }, [
+          el('td', null, [el('span', { className: 'badge sev-badge', dataset: { severity: String(i.severity) }, text: sevWord(i.severity) })]),
+          titleCell,
+          el('td', { text: originName(i.origin) }),
+          el('td', { className: 'inc-state', dataset: { state: String(i.state) }, 'data-testid': 'incident-state-' + i.id, text: incStateWord(i.state) }),
+          timeCell(i.opened_at),
+          el('td', { 'data-testid': 'incident-restore-' + i.id, text: restoreText(i) }),
+          clocksCell(i),
+        ]);
+      }));
+    }
+    renderIncidentDetail();
+  }
+
+  // -- the detail
+
+  function buildIncidentView(id) {
+    const own = {};
+    const title = el('h2', { className: 'incident-title', 'data-testid': 'incident-title', tabindex: '-1' });
+    const badges = el('div', { className: 'badges' });
+    const close = el('button', { type: 'button', className: 'btn btn-quiet', 'data-testid': 'incident-close', text: t('inc.close') });
+    close.addEventListener('click', closeIncident);
+    const facts = el('dl', { className: 'facts incident-facts', 'data-testid': 'incident-facts' });
+    const readonly = el('p', { className: 'readonly-note', 'data-testid': 'incident-readonly', hidden: true });
+    const feedbackNode = el('p', { className: 'device-feedback', role: 'status', 'data-testid': 'incident-feedback' });
+
+    const act = async (button, path, body, doneKey) => {
+      try {
+        await api('POST', incidentPath(id, path), body);
+        feedback(feedbackNode, t(doneKey), 'ok');
+        refreshIncidentsSoon();
+        return true;
+      } catch (err) {
+        if (!err.handled) feedback(feedbackNode, err.message || t('err.http', { status: err.status }), 'error');
+        return false;
+      }
+    };
+    own.ack = meetingButton(own, t('inc.acknowledge'), 'incident-acknowledge',
+      (b) => act(b, '/acknowledge', undefined, 'inc.done.acknowledge'), 'btn-primary');
+    own.sentNotice = meetingButton(own, t('inc.sentNotice'), 'incident-sent-notice',
+      (b) => act(b, '/sent', { document: 'notice' }, 'inc.done.notice'));
+    own.sentReport = meetingButton(own, t('inc.sentReport'), 'incident-sent-report',
+      (b) => act(b, '/sent', { document: 'report' }, 'inc.done.report'));
+
+    const noteId = domId('inc-note');
+    const noteInput = el('textarea', { id: noteId, rows: '2', maxlength: '1000', 'data-testid': 'incident-note-text' });
+    const noteBtn = meetingButton(own, t('inc.note'), 'incident-note-submit', async (b) => {
+      const text = noteInput.value.trim();
+      if (!text) return feedback(feedbackNode, t('inc.noteEmpty'), 'error');
+      if (await act(b, '/note', { text }, 'inc.done.note')) noteInput.value = '';
+    });
+    own.noteForm = el('div', { className: 'field incident-note' }, [
+      el('label', { for: noteId, text: t('inc.noteLabel') }), noteInput, el('div', { className: 'toolbar-buttons' }, [noteBtn])]);
+
+    const resolveId = domId('inc-resolve');
+    const resolveInput = el('input', { id: resolveId, type: 'text', maxlength: '1000', 'data-testid': 'incident-resolution' });
+    const resolveBtn = meetingButton(own, t('inc.resolve'), 'incident-resolve', async (b) => {
+      if (await act(b, '/resolve', { resolution: resolveInput.value.trim() }, 'inc.done.resolve')) resolveInput.value = '';
+    });
+    own.resolveForm = el('div', { className: 'field incident-resolve' }, [
+      el('label', { for: resolveId, text: t('inc.resolveLabel') }), resolveInput, el('div', { className: 'toolbar-buttons' }, [resolveBtn])]);
+
+    const actions = el('div', { className: 'incident-actions', 'data-testid': 'incident-actions', role: 'group', 'aria-label': t('inc.actions') }, [
+      el('h3', { text: t('inc.actions') }),
+      el('div', { className: 'button-row' }, [own.ack, own.sentNotice, own.sentReport]),
+      own.noteForm, own.resolveForm,
+    ]);
+
+    const link = (format, key) => el('a', { className: 'btn btn-small', href: incidentPath(id, '/report?format=' + format),
+      target: '_blank', rel: 'noopener', 'data-testid': 'incident-report-' + format, text: t(key) });
+    const reports = el('p', { className: 'incident-reports', 'data-testid': 'incident-reports' }, [
+      el('strong', { text: t('inc.reports') }), ' ',
+      link('html', 'inc.report.html'), ' ', link('pdf', 'inc.report.pdf'), ' ', link('json', 'inc.report.json')]);
+
+    const timeline = el('ol', { className: 'event-list incident-timeline', 'data-testid': 'incident-timeline' });
+    const root = el('article', { className: 'meeting-card incident-card', 'data-testid': 'incident-card-' + id }, [
+      el('div', { className: 'meeting-head' }, [title, close]), badges, facts, reports, readonly, actions, feedbackNode,
+      el('h3', { text: t('inc.timeline') }), timeline,
+    ]);
+    return { id, root, title, badges, facts, readonly, actions, timeline, own, feedback: feedbackNode };
+  }
+
+  function timelineText(e) {
+    if (e.type === 'recovery') return eventText({ name: e.text, data: e.data });
+    return String(e.text ?? '');
+  }
+
+  function updateIncidentView(view, i) {
+    setText(view.title, String(i.title || i.id));
+    view.badges.replaceChildren(
+      el('span', { className: 'badge sev-badge', dataset: { severity: String(i.severity) }, text: sevWord(i.severity) }),
+      el('span', { className: 'badge inc-state-badge', dataset: { state: String(i.state) }, 'data-testid': 'incident-detail-state', text: incStateWord(i.state) }));
+    const overdue = arr(i.overdue);
+    const rows = [
+      [t('inc.fact.site'), originName(i.origin)],
+      [t('inc.fact.subject'), String(i.subject ?? '')],
+      [t('inc.fact.opened'), formatTime(i.opened_at)],
+      [t('inc.fact.acknowledged'), i.acknowledged_at ? t('inc.by', { time: formatTime(i.acknowledged_at), who: String(i.acknowledged_by ?? '') }) : t('common.none')],
+      [t('inc.fact.resolved'), i.resolved_at ? t('inc.by', { time: formatTime(i.resolved_at), who: String(i.resolved_by ?? '') }) : t('common.none')],
+      [t('inc.fact.restore'), restoreText(i), '', 'incident-detail-restore'],
+    ];
+    if (i.resolution) rows.push([t('inc.fact.resolution'), String(i.resolution)]);
+    if (i.session) rows.push([t('inc.fact.session'), String(i.session)]);
+    if (i.cause) rows.push([t('inc.fact.cause'), String(i.cause)]);
+    if (i.serious) {
+      rows.push([t('inc.fact.notice'), clockFact(i.notice_due, i.notice_sent_at, overdue.includes('notice')), overdue.includes('notice') ? 'late' : '', 'incident-detail-notice']);
+      rows.push([t('inc.fact.report'), clockFact(i.report_due, i.report_sent_at, overdue.includes('report')), overdue.includes('report') ? 'late' : '', 'incident-detail-report']);
+    }
+    view.facts.replaceChildren(...rows.map(([k, v, kind, testid]) => el('div', { className: kind ? 'is-' + kind : undefined }, [
+      el('dt', { text: k }), el('dd', { text: v, 'data-testid': testid })])));
+
+    const own = i.origin === ownSiteId();
+    const may = canHandle() && own;
+    view.actions.hidden = !may;
+    view.readonly.hidden = may;
+    if (!may) {
+      view.readonly.replaceChildren(el('strong', { className: 'readonly-badge', text: t('dev.viewOnly') }), ' ',
+        canHandle() ? t('inc.otherSite', { site: originName(i.origin) }) : t('inc.viewOnlyWhy'));
+    }
+    const resolved = i.state === 'resolved';
+    view.own.ack.hidden = i.state !== 'open';
+    view.own.resolveForm.hidden = resolved;
+    view.own.sentNotice.hidden = !i.serious || !!i.notice_sent_at;
+    view.own.sentReport.hidden = !i.serious || !!i.report_sent_at;
+
+    const entries = arr(i.timeline);
+    const sig = JSON.stringify([state.lang, entries.length, entries.length && entries[entries.length - 1].at]);
+    if (view.timeline._sig !== sig) {
+      view.timeline._sig = sig;
+      view.timeline.replaceChildren(...entries.map((e) => el('li', { dataset: { type: String(e.type) } }, [
+        el('time', { text: formatTime(e.at) }),
+        el('span', null, [el('strong', { text: label('inc.tl', e.type) }),
+          ': ' + timelineText(e) + (e.by ? ` (${String(e.by)})` : '')]),
+      ])));
+    }
+  }
+
+  function renderIncidentDetail() {
+    const m = state.incidents;
+    const box = $('inc-detail');
+    if (!m.selected) {
+      box.hidden = true;
+      return;
+    }
+    box.hidden = false;
+    if (!m.view || m.view.id !== m.selected) {
+      m.view = buildIncidentView(m.selected);
+      box.replaceChildren(m.view.root);
+      m.view.title.textContent = t('app.loading');
+    }
+    if (m.detail && m.detail.id === m.selected) updateIncidentView(m.view, m.detail);
+  }
+
+  // -- reporting a problem
+
+  function openIncidentForm() {
+    $('inc-new-form').hidden = false;
+    $('inc-report-open').hidden = true;
+    $('inc-new-alert').textContent = '';
+    $('inc-new-title').value = '';
+    $('inc-new-description').value = '';
+    $('inc-new-severity').value = 'major';
+    $('inc-new-title').focus();
+  }
+
+  function closeIncidentForm() {
+    $('inc-new-form').hidden = true;
+    $('inc-report-open').hidden = !canHandle();
+  }
+
+  async function submitIncident(event) {
+    event.preventDefault();
+    const where = $('inc-new-alert');
+    const title = $('inc-new-title').value.trim();
+    if (!title) {
+      where.textContent = t('inc.new.titleMissing');
+      $('inc-new-title').focus();
+      return;
+    }
+    const body = { title, severity: $('inc-new-severity').value };
+    const description = $('inc-new-description').value.trim();
+    if (description) body.description = description;
+    await withDisabled(event.currentTarget, async () => {
+      try {
+        const created = await api('POST', '/api/v1/incidents', body);
+        closeIncidentForm();
+        showNotice(t('inc.new.done', { title }));
+        if (created && typeof created.id === 'string') selectIncident(created.id);
+        else loadIncidents();
+      } catch (err) {
+        reportError(err, where);
+      }
+    });
+  }
+
   // ---------------------------------------------------------------- dialogs
 
   function openDialog(dlg) {
@@ -4176,6 +4784,12 @@
     $('new-cancel').addEventListener('click', closeMeetingForm);
     $('meeting-form').addEventListener('submit', submitMeeting);
     $('local-control-switch').addEventListener('change', toggleLocalControl);
+    $('inc-report-open').addEventListener('click', openIncidentForm);
+    $('inc-new-cancel').addEventListener('click', closeIncidentForm);
+    $('inc-new-form').addEventListener('submit', submitIncident);
+    for (const id of ['inc-filter-state', 'inc-filter-scope']) {
+      $(id).addEventListener('change', () => { state.incidents.listSig = ''; loadIncidents(); });
+    }
     window.addEventListener('hashchange', () => route(true));
     // Poll devices and calls only while someone can see them.
     document.addEventListener('visibilitychange', () => {
@@ -4192,6 +4806,9 @@
           loadCalls();
           startMeetings();
         }
+      } else if (state.section === 'incidents') {
+        if (hidden) stopIncidents();
+        else loadIncidents();
       }
     });
     // Letting go of a key or the mouse outside the page must still stop a moving camera.
