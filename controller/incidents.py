@@ -331,9 +331,12 @@ class IncidentService:
         changes += self._calls(now)
         changes += self._devices(now)
         changes += self._links(now)
+        live = None
         for change in changes:
             if isinstance(change, Onset):
-                opened = self.open(change)
+                if change.subject.startswith(("call:", "link:")) and live is None:
+                    live = self._live_session() or ""
+                opened = self.open(change, session=live or None)
                 if change.kind == "call_dropped":
                     bridge = change.subject.split(":", 1)[1]
                     self._call_incident[bridge] = opened.id
@@ -370,6 +373,12 @@ class IncidentService:
                 out += self.detector.feed(f"link:{bridge}:receive:media", "media_gap_seconds",
                                           now - self._media_seen[bridge], now)
         return out
+
+    def _live_session(self) -> str | None:
+        """The live session this site takes part in, for incidents of its call."""
+        row = self.store.query_one(
+            "SELECT id FROM sessions WHERE state = 'live' ORDER BY starts_at DESC LIMIT 1")
+        return str(row["id"]) if row else None
 
     def _recovery_steps(self) -> None:
         """Put each call's recovery steps on the timeline of its call incident (the steps
