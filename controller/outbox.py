@@ -66,7 +66,8 @@ def record_from_wire(raw: Any) -> Record | None:
             and ((type(at) is float and math.isfinite(at))
                  or (type(at) is int and 0 <= at < 2**40))):
         return None
-    if len(json.dumps(body, default=str)) > MAX_BODY_BYTES:
+    # Measured as `Outbox.add` measures it: whatever a child may queue, its parent stores.
+    if len(json.dumps(body, ensure_ascii=False, default=str)) > MAX_BODY_BYTES:
         return None
     return Record(key, origin, seq, kind, float(at), body)
 

@@ -263,6 +263,8 @@ class Incident:
 
     def reopen(self, at: float) -> Incident:
         """The problem came back before anyone closed the incident."""
+        if self.state != "resolved":
+            return self  # still open: coming back twice is not two reopenings
         return replace(self.note(at, "reopened", "Sự cố tái diễn"), state="open",
                        resolved_at=None, resolved_by=None, resolution="")
 
