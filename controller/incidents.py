@@ -23,7 +23,7 @@ from controller.calls import CallService
 from controller.config import SiteConfig
 from controller.devices import DeviceService
 from controller.errors import ConflictError, InputError, NotFoundError, StorageError
-from controller.outbox import Outbox
+from controller.outbox import MAX_BODY_BYTES, Outbox
 from controller.store import Store
 from controller.tree import SiteTree
 from monitoring.grouping import (
@@ -146,7 +146,7 @@ class IncidentService:
                  incident.severity, incident.subject, incident.opened_at, incident.resolved_at,
                  incident.cause, body, self.clock()))
             if publish:
-                self.outbox.add(RECORD_KIND, incident.to_dict(), conn)
+                self.outbox.add(RECORD_KIND, bounded(incident.to_dict()), conn)
         for listener in self.listeners:
             try:
                 listener(incident)
@@ -183,9 +183,12 @@ class IncidentService:
         for other in self.find(state="unresolved", scope="subtree", limit=5000):
             if other.id == cause.id or other.cause is not None:
                 continue
-            subject = other.subject if other.origin == self.site_id \
-                else f"site:{other.origin}/{other.subject}"
-            if find_cause(subject, [cause]) == cause.id:
+            if other.origin == self.site_id:
+                belongs = find_cause(other.subject, [cause]) == cause.id
+            else:
+                belongs = cause_for_received(other, self.tree.route(other.origin),
+                                             [cause]) == cause.id
+            if belongs:
                 self._save(_with(other, cause=cause.id, version=other.version + 1),
                            publish=other.origin == self.site_id)
 
@@ -442,6 +445,27 @@ class IncidentService:
         elif not dropped:
             out += self.detector.event("mass_outage", "outage", False, now)
         return out
+
+
+def bounded(body: dict[str, Any], limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
+    """An incident's record body within the outbox's size: a long timeline keeps its onset
+    and as many of its latest entries as fit (the site itself keeps them all)."""
+    def size(value: dict[str, Any]) -> int:
+        return len(json.dumps(value, ensure_ascii=False, default=str))
+
+    if size(body) <= limit:
+        return body
+    timeline = list(body.get("timeline", []))
+    first, rest = timeline[:1], timeline[1:]
+    out = dict(body, timeline_truncated=True)
+    while rest:
+        rest = rest[len(rest) // 4 + 1:]
+        out["timeline"] = first + rest
+        if size(out) <= limit:
+            return out
+    out["timeline"] = [{**t, "text": str(t.get("text", ""))[:200], "samples": []}
+                       for t in first]
+    return out
 
 
 def _with(incident: Incident, **changes: Any) -> Incident:

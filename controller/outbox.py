@@ -88,6 +88,7 @@ class Outbox:
         self._wake = asyncio.Event()
         self._acked = asyncio.Event()
         self._in_flight: set[str] = set()
+        self._relinked = False
 
     # -- adding -------------------------------------------------------------------------------
 
@@ -215,23 +216,34 @@ class Outbox:
                 conn.executemany("UPDATE outbox SET attempts = attempts + 1 WHERE key = ?",
                                  [(r.key,) for r in batch])
             sent = self.send_up(Records([r.to_wire() for r in batch]))
-            acked = False
             if sent:
                 try:
                     async with asyncio.timeout(ACK_SECONDS):
                         await self._acked.wait()
-                    acked = True
                 except TimeoutError:
                     log.info("no acknowledgement for %d records; will resend", len(batch))
-            if acked:
+            if not self._in_flight:
                 self.backoff.succeeded()
-            else:
-                self.backoff.failed(loop.time())
-                await asyncio.sleep(self.backoff.delay(loop.time()))
+                continue
+            if self._relinked:  # a fresh link: what was in flight is resent at once
+                self._relinked = False
+                self.backoff.succeeded()
+                continue
+            self.backoff.failed(loop.time())
+            self._wake.clear()
+            try:
+                async with asyncio.timeout(self.backoff.delay(loop.time())):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
 
     def wake(self) -> None:
-        """The uplink came up: look for waiting records now."""
+        """The uplink came up: look for waiting records now, and stop waiting for the acks
+        of a batch sent on the old link."""
         self._wake.set()
+        if self._in_flight:
+            self._relinked = True
+            self._acked.set()
 
     def purge_delivered(self, before: float) -> int:
         """Forget delivered records older than ``before``; how many."""

@@ -118,3 +118,16 @@ async def test_children_dropping_together_are_one_outage_but_a_restart_is_not(
     clock.advance(1)
     incidents.evaluate(clock())
     assert {i.state for i in incidents.find()} == {"resolved"}
+
+
+async def test_a_long_timeline_still_fits_a_record(province: SiteContext) -> None:
+    incident = province.incidents.report_problem("Mất tiếng", "", "minor", actor="vanhanh")
+    for i in range(120):
+        province.incidents.add_note(incident.id, f"Ghi chú {i}: " + "kiểm tra đường dây " * 50,
+                                    actor="vanhanh")
+    kept = province.incidents.require(incident.id)
+    assert len([t for t in kept.timeline if t["type"] == "note"]) == 120  # all kept here
+    latest = province.outbox.received(kind="incident", origin="tinh-a")[-1].body
+    assert latest["timeline_truncated"] is True
+    assert latest["timeline"][0]["type"] == "onset"
+    assert latest["timeline"][-1]["text"].startswith("Ghi chú 119")
