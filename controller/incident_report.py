@@ -75,7 +75,7 @@ DEVICE_KINDS: Final = {"camera": "Camera", "projector": "Máy chiếu", "mixer":
                        "power": "Bộ lưu điện (UPS)", "network": "Thiết bị mạng"}
 DEVICE_STATES: Final = {"online": "Hoạt động", "offline": "Mất kết nối", "unknown": "Chưa rõ",
                         "unusable": "Không dùng được (lỗi cấu hình)"}
-DIRECTIONS: Final = {"receive": "chiều nhận", "send": "chiều gửi"}
+DIRECTIONS: Final = {"recv": "chiều nhận", "receive": "chiều nhận", "send": "chiều gửi"}
 MEDIA: Final = {"audio": "âm thanh", "video": "hình ảnh", "media": "hình ảnh và âm thanh"}
 
 

@@ -361,19 +361,21 @@ class IncidentService:
                 continue
             state = str(call.get("state"))
             out += self.detector.event("call_dropped", subject, state in _CALL_DOWN, now)
-            got_media = False
+            got_media = expecting = False
             for sample in call.get("samples", []):
                 link = f"link:{bridge}:{sample.get('direction')}:{sample.get('kind')}"
                 for metric in ("mos", "loss_percent"):
                     value = sample.get(metric)
                     if isinstance(value, int | float):
                         out += self.detector.feed(link, metric, float(value), now)
-                if sample.get("direction") == "receive" and (sample.get("bitrate_kbps") or 0) > 0:
-                    got_media = True
-            if got_media or bridge not in self._media_seen:
+                if sample.get("direction") == "recv":
+                    expecting = True  # someone in the conference sends to us
+                    got_media = got_media or (sample.get("bitrate_kbps") or 0) > 0
+            # Alone in the room (nobody to receive from) is not "no media".
+            if got_media or not expecting or bridge not in self._media_seen:
                 self._media_seen[bridge] = now
             if state == "connected":
-                out += self.detector.feed(f"link:{bridge}:receive:media", "media_gap_seconds",
+                out += self.detector.feed(f"link:{bridge}:recv:media", "media_gap_seconds",
                                           now - self._media_seen[bridge], now)
         return out
 

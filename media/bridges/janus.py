@@ -206,7 +206,7 @@ class JanusCall(Call):
         self._faults: list[str] = []
         self._supervisor: asyncio.Task[None] | None = None
         self._sub_tasks: set[asyncio.Task[None]] = set()
-        self._last_stats: dict[tuple[str, str], tuple[float, float, int]] = {}
+        self._last_stats: dict[tuple[str, str], tuple[float, float, int, int, int]] = {}
         self._left = False
 
     # -- public API -----------------------------------------------------------------------
@@ -657,13 +657,19 @@ class JanusCall(Call):
                 frames = counter.frames if counter is not None else None
             key = (f"{direction}:{id(pc)}", kind)
             previous = self._last_stats.get(key)
-            self._last_stats[key] = (now, float(octets), frames or 0)
+            self._last_stats[key] = (now, float(octets), frames or 0, packets, max(0, lost))
             bitrate = fps = None
+            d_packets, d_lost = packets, max(0, lost)
             if previous is not None and now > previous[0]:
                 bitrate = (octets - previous[1]) * 8 / 1000 / (now - previous[0])
                 if frames is not None:
                     fps = (frames - previous[2]) / (now - previous[0])
-            loss = 100.0 * lost / (packets + lost) if packets + lost > 0 else 0.0
+                # Loss over this interval, not since the call began: a link that was bad an
+                # hour ago and is clean now reads clean.
+                d_packets = max(0, packets - previous[3])
+                d_lost = max(0, max(0, lost) - previous[4])
+            expected = d_packets + d_lost if direction == "recv" else d_packets
+            loss = 100.0 * d_lost / expected if expected > 0 else 0.0
             jitter_ms = jitter * 1000 / CLOCK_RATES[kind] if jitter is not None else None
             mos = estimate_mos(loss, jitter_ms or 0.0, rtt or 0.0)
             samples.append(LinkSample(

@@ -58,6 +58,8 @@ async def test_a_dropped_call_is_an_incident_until_it_recovers(site: Client,
         if ctx.calls.describe("tinh")["call"]["state"] == "connected":
             break
         await asyncio.sleep(0.1)
+    await asyncio.sleep(4.5)  # a healthy call, alone in the room: no incident of any kind
+    assert ctx.incidents.find() == []
     await asyncio.to_thread(janus_lab.kill)
     opened = await _wait(ctx, "open")
     assert opened.severity == "critical"
