@@ -370,7 +370,8 @@ class IncidentService:
                         out += self.detector.feed(link, metric, float(value), now)
                 if sample.get("direction") == "recv":
                     expecting = True  # someone in the conference sends to us
-                    got_media = got_media or (sample.get("bitrate_kbps") or 0) > 0
+                    got_media = got_media or (sample.get("bitrate_kbps") or 0) > 0 \
+                        or (sample.get("fps") or 0) > 0
             # Alone in the room (nobody to receive from) is not "no media".
             if got_media or not expecting or bridge not in self._media_seen:
                 self._media_seen[bridge] = now

@@ -651,7 +651,12 @@ class JanusCall(Call):
                 rtp = entry.get("inbound-rtp")
                 if rtp is None:
                     continue
-                octets = getattr(rtp, "bytesReceived", 0)
+                octets = getattr(rtp, "bytesReceived", None)
+                if octets is None:  # aiortc's inbound stats lack it: the sender's mean size
+                    sender = entry.get("remote-outbound-rtp")
+                    sent = getattr(sender, "packetsSent", 0) if sender is not None else 0
+                    mean = sender.bytesSent / sent if sender is not None and sent else 0.0
+                    octets = rtp.packetsReceived * mean
                 packets, lost, jitter, rtt = rtp.packetsReceived, rtp.packetsLost, rtp.jitter, None
                 counter = sub.counters.get(kind) if sub is not None else None
                 frames = counter.frames if counter is not None else None
