@@ -11,6 +11,7 @@ from aiohttp import web
 
 from controller.accounts import User, WebSession
 from controller.api_incidents import INCIDENT_ROUTES
+from controller.api_reports import REPORT_ROUTES
 from controller.api_sessions import SESSION_ROUTES
 from controller.audit import AuditEntry
 from controller.config import LEVELS, ROLES
@@ -485,6 +486,7 @@ ROUTES: Final[tuple[Route, ...]] = (
           tag="calls", request=_SDP_SCHEMA, response=_SDP_SCHEMA),
     *SESSION_ROUTES,
     *INCIDENT_ROUTES,
+    *REPORT_ROUTES,
 )
 
 __all__ = ["ALL_ROLES", "ROUTES"]

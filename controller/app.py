@@ -36,6 +36,7 @@ from controller.store import Store
 from controller.tasks import TaskSupervisor
 from controller.tree import SiteTree
 from controller.uplink import ChildHub, UplinkClient
+from controller.usage import UsageService, purge_usage
 from controller.web import (
     MAX_BODY_BYTES,
     add_routes,
@@ -107,8 +108,9 @@ def create_app(config: SiteConfig, *, clock: Callable[[], float] = time.time,
         notifier = Notifier(config, clock, site_names=lambda site: (
             tree.entries[site].name if site in tree.entries else None))
         incidents.listeners.append(notifier.on_incident)
+    usage = UsageService(config, store, outbox, sessions, clock)
     context = SiteContext(config, store, audit, accounts, metrics, devices, calls, clock,
-                          __version__, hub, uplink, tree, sessions, outbox, incidents)
+                          __version__, hub, uplink, tree, sessions, outbox, incidents, usage)
     metrics.add_callback_gauge("diemcau_outbox_depth", "Records waiting for the parent",
                                lambda: float(outbox.pending()[0]))
     metrics.add_callback_gauge(
@@ -308,6 +310,10 @@ async def _maintenance(ctx: SiteContext) -> None:
                 log.info("ended %d idle console sessions", swept)
             if now >= next_purge:
                 ctx.audit.purge(now)
+                removed = purge_usage(ctx.store, ctx.config, now)
+                if removed:
+                    log.info("purged %d usage records of filed periods past retention",
+                             removed)
                 next_purge = now + AUDIT_PURGE_SECONDS
         except StorageError:
             log.warning("maintenance could not reach the database; will retry", exc_info=True)

@@ -155,6 +155,51 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from controller.periods import PeriodError, parse_period
+    from controller.reports import build_report, render
+
+    config = _load(args)
+    try:
+        period = parse_period(args.period, config.reports.cutoff_day)
+    except PeriodError as exc:
+        print(f"diemcau: --period: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    bar = _progress_bar(sys.stderr) if sys.stderr.isatty() else None
+    with _opened(config) as (store, audit, _):
+        report = build_report(config, store, period, subtree=args.subtree,
+                              number=args.number or "", progress=bar)
+        data = render(report, args.format, args.lang)
+        audit.record(_actor(), "report.generate", period.label,
+                     details={"format": args.format, "subtree": args.subtree,
+                              "rows": len(report["rows"])})
+        if args.filed:
+            from controller.usage import mark_filed
+
+            mark_filed(store, period.label, period.first.isoformat(), period.last.isoformat(),
+                       by=_actor(), now=time.time())
+            audit.record(_actor(), "report.filed", period.label)
+    Path(args.out).write_bytes(data)
+    if bar is not None:
+        print(file=sys.stderr)
+    totals = report["totals"]
+    print(f"{args.out}: {period.label} ({report['period']['start']} – "
+          f"{report['period']['end']}), {totals['sites']} điểm cầu, "
+          f"{totals['sessions_invited']} lượt mời, {totals['sessions_attended']} lượt dự")
+    return EXIT_OK
+
+
+def _progress_bar(stream: TextIO) -> Callable[[int, int], None]:
+    def show(done: int, total: int) -> None:
+        filled = 30 * done // total if total else 30
+        percent = 100 * done // total if total else 100
+        stream.write(f"\r[{'#' * filled}{' ' * (30 - filled)}] {percent:3d} %")
+        stream.flush()
+    return show
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     config = _load(args)
     with _opened(config) as (store, audit, _):
@@ -232,6 +277,19 @@ def build_parser() -> argparse.ArgumentParser:
         dest="audit_command", required=True, metavar="ACTION")
     p = with_config(audit.add_parser("verify", help="check the hash chain"))
     p.set_defaults(func=cmd_audit_verify)
+
+    p = with_config(sub.add_parser("report", help="the periodic usage report"))
+    p.add_argument("--period", required=True,
+                   help="2026-H1, 2026-H2, 2026 or 2026-01-01..2026-03-31")
+    p.add_argument("--format", choices=("json", "csv", "xlsx", "pdf"), default="pdf")
+    p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument("--subtree", action="store_true",
+                   help="a row for every site below this one too")
+    p.add_argument("--number", help="the document number, e.g. 12/BC-UBND")
+    p.add_argument("--lang", choices=("vi", "en"), default="vi")
+    p.add_argument("--filed", action="store_true",
+                   help="mark the period as filed (its records may then be purged when old)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("doctor", help="check what can be checked now")
     p.add_argument("--config", metavar="FILE")

@@ -214,6 +214,15 @@ class IncidentsConfig:
 
 
 @dataclass(frozen=True)
+class ReportsConfig:
+    """Periodic usage reports."""
+
+    cutoff_day: int = 15  # periods close on this day of the closing month (see periods.py)
+    usage_retention_days: int = 5 * 366  # usage records; never below two years
+    session_retention_days: int = 366  # sessions and their events; never below six months
+
+
+@dataclass(frozen=True)
 class SecurityConfig:
     """Login protection."""
 
@@ -254,6 +263,7 @@ class SiteConfig:
     media: MediaConfig = MediaConfig()
     sessions: SessionsConfig = SessionsConfig()
     incidents: IncidentsConfig = IncidentsConfig()
+    reports: ReportsConfig = ReportsConfig()
     security: SecurityConfig = SecurityConfig()
     audit: AuditConfig = AuditConfig()
     logging: LoggingConfig = LoggingConfig()
@@ -754,6 +764,20 @@ def _read_incidents(root: _Table) -> IncidentsConfig:
     return cfg
 
 
+def _read_reports(root: _Table) -> ReportsConfig:
+    t = _table(root, "reports")
+    if t is None:
+        return ReportsConfig()
+    cfg = ReportsConfig(
+        cutoff_day=t.int_("cutoff_day", 15, low=1, high=28) or 15,
+        usage_retention_days=t.int_("usage_retention_days", 5 * 366, low=731,
+                                    high=36500) or 5 * 366,
+        session_retention_days=t.int_("session_retention_days", 366, low=183,
+                                      high=36500) or 366)
+    t.finish()
+    return cfg
+
+
 def _read_security(root: _Table) -> SecurityConfig:
     t = _table(root, "security")
     if t is None:
@@ -806,6 +830,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> SiteConfig:
     media = _read_media(root)
     sessions = _read_sessions(root, devices)
     incidents = _read_incidents(root)
+    reports = _read_reports(root)
     security = _read_security(root)
     audit = _read_audit(root)
     logging_cfg = _read_logging(root)
@@ -815,7 +840,8 @@ def parse_config(data: Mapping[str, Any], path: Path) -> SiteConfig:
     return SiteConfig(
         path=path, site=site, storage=storage, console=console, uplink=uplink,
         children=children, devices=devices, bridges=bridges, endpoints=endpoints,
-        media=media, sessions=sessions, incidents=incidents, security=security,
+        media=media, sessions=sessions, incidents=incidents, reports=reports,
+        security=security,
         audit=audit, logging=logging_cfg,
     )
 

@@ -19,6 +19,7 @@ from controller.sessions import SessionService
 from controller.store import Store
 from controller.tree import SiteTree
 from controller.uplink import ChildHub, UplinkClient
+from controller.usage import UsageService
 from monitoring.metrics import SiteMetrics
 
 
@@ -41,6 +42,7 @@ class SiteContext:
     sessions: SessionService
     outbox: Outbox
     incidents: IncidentService
+    usage: UsageService
 
 
 CONTEXT: Final = web.AppKey("context", SiteContext)

@@ -579,7 +579,7 @@ def _vn_date_line(local: str | None) -> str:
 # -- PDF -------------------------------------------------------------------------------------
 
 @functools.cache
-def _register_fonts() -> tuple[str, str]:
+def register_fonts() -> tuple[str, str]:
     """Register DejaVu Sans with reportlab once (its registry is global); Vietnamese needs it."""
     from reportlab.pdfbase import pdfmetrics  # type: ignore[import-untyped]
     from reportlab.pdfbase.ttfonts import TTFont  # type: ignore[import-untyped]
@@ -611,7 +611,7 @@ def render_pdf(report: Mapping[str, Any]) -> bytes:
         TableStyle,
     )
 
-    regular, bold = _register_fonts()
+    regular, bold = register_fonts()
     red = colors.HexColor("#b00020")
     base = ParagraphStyle("base", fontName=regular, fontSize=8.5, leading=10.5)
     strong = ParagraphStyle("strong", parent=base, fontName=bold)

@@ -86,6 +86,7 @@ class SessionRecord:
     created_by: str = ""
     created_at: float = 0.0
     chair_name: str = ""  # for participants, whose tree does not reach up to the chair
+    chair_level: str = ""
     started_at: float | None = None
     ended_at: float | None = None
     version: int = 1
@@ -118,6 +119,7 @@ class SessionRecord:
             "floor": dict(self.floor), "rollcall_open": self.rollcall_open,
             "notice": dict(self.notice), "created_by": self.created_by,
             "created_at": self.created_at, "chair_name": self.chair_name,
+            "chair_level": self.chair_level,
             "started_at": self.started_at,
             "ended_at": self.ended_at, "version": self.version,
         }
@@ -198,6 +200,7 @@ def record_from_dict(data: Any) -> SessionRecord:
         created_by=str(data.get("created_by", ""))[:64],
         created_at=_number(data, "created_at", optional=True) or 0.0,
         chair_name=str(data.get("chair_name") or "")[:120],
+        chair_level=str(data.get("chair_level") or "")[:16],
         started_at=_number(data, "started_at", optional=True),
         ended_at=_number(data, "ended_at", optional=True), version=version,
     )

@@ -121,6 +121,8 @@ class SessionService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
         self._parsed: dict[str, SessionRecord] = {}
+        # Told once when a session this site keeps ends or is cancelled (usage records).
+        self.closed_listeners: list[Callable[[SessionRecord], None]] = []
         tree.sessions = self
 
     # -- storage -------------------------------------------------------------------------------
@@ -317,7 +319,8 @@ class SessionService:
             participants=tuple(participants), starts_at=starts_at, ends_at=ends_at,
             bridge=bridge, secret=body.get("secret") is True, notice=notice.to_dict(),
             floor=Floor(self.settings.floor_seconds).snapshot(), created_by=actor,
-            created_at=now, chair_name=self.config.site.name)
+            created_at=now, chair_name=self.config.site.name,
+            chair_level=self.config.site.level)
         self._save(record)
         self._event(record.id, self.self_id, "created", by=actor, notice=notice.to_dict())
         self.audit.record(actor, "session.create", record.id, details={
@@ -397,6 +400,9 @@ class SessionService:
                 self._send_to_children(known)
             return
         self._save(record)
+        if record.state in ("ended", "cancelled") and (
+                known is None or known.state not in ("ended", "cancelled")):
+            self._closed(record)
         if known is None and record.includes(self.self_id):
             self.audit.record("uplink", "session.invitation", record.id, origin_site=record.chair,
                               details={"title": record.title, "starts_at": record.starts_at})
@@ -415,6 +421,13 @@ class SessionService:
             self.start_readiness(record.id, actor="system")
         if record.state in ("ended", "cancelled") and status.get("hand", {}).get("raised"):
             self._update_own(record.id, hand={"raised": False, "at": self.clock()})
+
+    def _closed(self, record: SessionRecord) -> None:
+        for listener in self.closed_listeners:
+            try:
+                listener(record)
+            except Exception:
+                log.exception("a listener failed on the end of session %s", record.id)
 
     def on_status_from_child(self, child_id: str, msg: SessionStatus) -> None:
         """A site below reported its part: keep it; the chair acts on it, others pass it up."""
@@ -749,6 +762,8 @@ class SessionService:
                                                        {}, actor))
             self._event(record.id, self.self_id, changed.state, by=actor)
             self.publish(changed)
+            if changed.state in ("ended", "cancelled"):
+                self._closed(changed)
             if changed.state in ("readiness", "live") and record.includes(self.self_id):
                 self._play_part(record, changed)
         elif action in ("rollcall.open", "rollcall.close"):

@@ -178,12 +178,12 @@ def test_a_full_report_with_devices_and_samples_still_fits_one_page(tmp_path: Pa
 def test_a_missing_font_is_a_clear_error(monkeypatch: pytest.MonkeyPatch,
                                          tmp_path: Path) -> None:
     monkeypatch.setattr(incident_report, "FONT_DIR", tmp_path)
-    incident_report._register_fonts.cache_clear()
+    incident_report.register_fonts.cache_clear()
     try:
         with pytest.raises(DependencyFailedError) as caught:
             render_pdf(_data())
     finally:
-        incident_report._register_fonts.cache_clear()
+        incident_report.register_fonts.cache_clear()
     assert caught.value.code == "report_font_missing"
     assert "fonts-dejavu-core" in caught.value.message
 

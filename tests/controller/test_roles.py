@@ -60,6 +60,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/api/v1/incidents/{incident_id}/note"): frozenset({"operator", "chair"}),
     ("POST", "/api/v1/incidents/{incident_id}/resolve"): frozenset({"operator", "chair"}),
     ("POST", "/api/v1/incidents/{incident_id}/sent"): frozenset({"operator", "chair"}),
+    ("GET", "/api/v1/reports"): frozenset({"admin", "auditor", "chair", "operator"}),
+    ("POST", "/api/v1/reports/filed"): frozenset({"admin", "auditor"}),
 }
 
 

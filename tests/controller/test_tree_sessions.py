@@ -7,12 +7,14 @@ restarted mid-session; then a three-level tree with delegation.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from controller.periods import VIETNAM
 from tests.peers.tree import Console, TreeSite, eventually, running_tree
 
 pytestmark = pytest.mark.subprocess
@@ -189,6 +191,21 @@ async def test_a_province_chairs_two_communes(tmp_path: Path) -> None:
             async with Console(two, "vanhanh") as again:
                 await eventually(lambda: _state_at(again, session_id, "ended"),
                                  what="the end known at xa-hai after its return")
+
+            # Each commune's attendance reaches the province's usage report.
+            day = dt.datetime.fromtimestamp(now + 7200, VIETNAM).date().isoformat()
+            period = f"{day}..{day}"  # the session counts on the day it was planned
+
+            async def reported() -> Any:
+                async with Console(province, "quantri") as admin:
+                    report = await admin.get(f"/api/v1/reports?period={period}&format=json")
+                rows = {r["site"]: r for r in report["rows"]}
+                done = all(rows.get(s, {}).get("sessions_invited") == 1
+                           for s in ("xa-mot", "xa-hai"))
+                return done and rows
+            rows = await eventually(reported, what="attendance in the province's report")
+            assert rows["xa-mot"]["sessions_attended"] == 1  # answered roll call
+            assert rows["tinh-a"]["sessions_hosted"] == 1
 
 
 async def _state_at(console: Console, session_id: str, state: str) -> bool:
