@@ -108,7 +108,7 @@ def create_app(config: SiteConfig, *, clock: Callable[[], float] = time.time,
         notifier = Notifier(config, clock, site_names=lambda site: (
             tree.entries[site].name if site in tree.entries else None))
         incidents.listeners.append(notifier.on_incident)
-    usage = UsageService(config, store, outbox, sessions, clock)
+    usage = UsageService(config, store, outbox, sessions, clock, devices)
     context = SiteContext(config, store, audit, accounts, metrics, devices, calls, clock,
                           __version__, hub, uplink, tree, sessions, outbox, incidents, usage)
     metrics.add_callback_gauge("diemcau_outbox_depth", "Records waiting for the parent",
@@ -254,6 +254,7 @@ def _lifecycle(announce: Announce) -> Callable[[web.Application], AsyncIterator[
         supervisor.start("sessions", ctx.sessions.run())
         supervisor.start("outbox", ctx.outbox.run())
         supervisor.start("incidents", ctx.incidents.run())
+        supervisor.start("usage", ctx.usage.run())
         notifier = app.get(NOTIFIER)
         if notifier is not None:
             supervisor.start("notify", notifier.run())

@@ -25,6 +25,26 @@ LAMP_HOURS_DUE: Final = 2000  # common projector lamp life before replacement
 
 Progress = Callable[[int, int], None]
 
+# One row per site and host level; cancelled sessions do not count.
+_ATTENDANCE_SQL: Final = """
+SELECT origin,
+       json_extract(body, '$.host_level') AS host_level,
+       MAX(json_extract(body, '$.site_name')) AS site_name,
+       MAX(json_extract(body, '$.site_level')) AS site_level,
+       COUNT(*) AS invited,
+       SUM(json_extract(body, '$.attended') = 1) AS attended,
+       SUM(json_extract(body, '$.attended') = 1
+           AND COALESCE(json_extract(body, '$.late'), 0) = 0) AS on_time,
+       SUM(json_type(body, '$.ready') IN ('true', 'false')) AS checked,
+       SUM(json_type(body, '$.ready') = 'true') AS ready,
+       SUM(CASE WHEN json_type(body, '$.hours_connected') IN ('integer', 'real')
+                THEN json_extract(body, '$.hours_connected') ELSE 0 END) AS hours
+FROM usage
+WHERE kind = 'usage.attendance' AND at >= ? AND at < ?
+  AND COALESCE(json_extract(body, '$.state'), '') != 'cancelled'
+GROUP BY origin, host_level
+"""
+
 
 @dataclass
 class _Row:
@@ -70,22 +90,27 @@ def build_report(config: SiteConfig, store: Store, period: Period, *, subtree: b
             rows[site_id] = _Row(site_id, name, level, parent)
     start, end = period.start, period.end
 
-    attendance = store.query(
-        "SELECT origin, body FROM usage WHERE kind = 'usage.attendance' AND at >= ? AND at < ?",
-        (start, end))
-    total = len(attendance)
-    for i, row in enumerate(attendance):
-        body = json.loads(row["body"])
+    # Aggregated inside SQLite (json_extract): hundreds of thousands of records a half-year.
+    found = store.query(_ATTENDANCE_SQL, (start, end))
+    total = len(found)
+    for i, row in enumerate(found):
         site_id = str(row["origin"])
         if not subtree and site_id != own.id:
             continue
         entry = rows.get(site_id)
         if entry is None:
-            entry = rows[site_id] = _Row(site_id, str(body.get("site_name") or site_id),
-                                         str(body.get("site_level") or ""), None)
-        if body.get("state") == "cancelled":
-            continue
-        _count_attendance(entry, body)
+            entry = rows[site_id] = _Row(site_id, str(row["site_name"] or site_id),
+                                         str(row["site_level"] or ""), None)
+        level = str(row["host_level"] or "")
+        entry.invited += int(row["invited"])
+        entry.attended += int(row["attended"] or 0)
+        entry.on_time += int(row["on_time"] or 0)
+        entry.checked += int(row["checked"] or 0)
+        entry.ready += int(row["ready"] or 0)
+        entry.hours += float(row["hours"] or 0.0)
+        if level in entry.by_level:
+            entry.by_level[level][0] += int(row["invited"])
+            entry.by_level[level][1] += int(row["attended"] or 0)
         if progress is not None and i % 1000 == 0:
             progress(i, total)
     for row in store.query("SELECT origin FROM usage WHERE kind = 'usage.session'"
@@ -93,6 +118,7 @@ def build_report(config: SiteConfig, store: Store, period: Period, *, subtree: b
         if str(row["origin"]) in rows:
             rows[str(row["origin"])].hosted += 1
     _count_incidents(rows, store, start, end)
+    _device_snapshots(rows, store, start, end)
     if devices:
         _upkeep(rows[own.id], devices)
     report_rows = [_row_json(r, period) for r in rows.values()]
@@ -109,25 +135,6 @@ def build_report(config: SiteConfig, store: Store, period: Period, *, subtree: b
         "rows": report_rows,
         "totals": _totals(rows.values(), period),
     }
-
-
-def _count_attendance(entry: _Row, body: Mapping[str, Any]) -> None:
-    entry.invited += 1
-    level = str(body.get("host_level") or "")
-    counts = entry.by_level.get(level)
-    if counts is not None:
-        counts[0] += 1
-    if body.get("attended"):
-        entry.attended += 1
-        entry.on_time += not body.get("late")
-        if counts is not None:
-            counts[1] += 1
-    if isinstance(body.get("ready"), bool):
-        entry.checked += 1
-        entry.ready += body["ready"]
-    hours = body.get("hours_connected")
-    if isinstance(hours, int | float) and not isinstance(hours, bool):
-        entry.hours += float(hours)
 
 
 def _count_incidents(rows: dict[str, _Row], store: Store, start: float, end: float) -> None:
@@ -150,6 +157,21 @@ def _count_incidents(rows: dict[str, _Row], store: Store, start: float, end: flo
         if target in rows:
             until = float(resolved) if resolved is not None else end
             rows[target].down_seconds += max(0.0, min(until, end) - max(opened, start))
+
+
+def _device_snapshots(rows: dict[str, _Row], store: Store, start: float, end: float) -> None:
+    """Each site's latest daily device snapshot in the period: lamp hours, UPS battery."""
+    found = store.query(
+        "SELECT origin, body FROM usage u WHERE kind = 'usage.device' AND at >= ? AND at < ?"
+        " AND at = (SELECT MAX(at) FROM usage v WHERE v.kind = 'usage.device'"
+        " AND v.origin = u.origin AND v.at >= ? AND v.at < ?)", (start, end, start, end))
+    for row in found:
+        entry = rows.get(str(row["origin"]))
+        if entry is None:
+            continue
+        for device in json.loads(row["body"]).get("devices", []):
+            if isinstance(device, dict):
+                _upkeep(entry, {"d": {"readings": device}})
 
 
 def _upkeep(entry: _Row, devices: Mapping[str, Any]) -> None:

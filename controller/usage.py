@@ -10,13 +10,18 @@ is about, so recording the same thing twice keeps one.
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from controller.config import SiteConfig
+from controller.devices import DeviceService
+from controller.errors import StorageError
 from controller.outbox import Outbox
+from controller.periods import VIETNAM
 from controller.session_rules import SessionRecord
 from controller.sessions import SessionService
 from controller.store import Store
@@ -24,15 +29,18 @@ from controller.store import Store
 log = logging.getLogger(__name__)
 
 LATE_SECONDS: Final = 300.0  # joining more than five minutes after the start is late
-KINDS: Final = ("usage.session", "usage.attendance")
+KINDS: Final = ("usage.session", "usage.attendance", "usage.device")
+DEVICE_SNAPSHOT_SECONDS: Final = 3600.0  # how often to look; one snapshot a day is kept
 
 
 class UsageService:
     """Writes this site's usage records and keeps those of its subtree."""
 
     def __init__(self, config: SiteConfig, store: Store, outbox: Outbox,
-                 sessions: SessionService, clock: Callable[[], float]) -> None:
+                 sessions: SessionService, clock: Callable[[], float],
+                 devices: DeviceService | None = None) -> None:
         self.site = config.site
+        self.devices = devices
         self.store = store
         self.outbox = outbox
         self.sessions = sessions
@@ -42,7 +50,7 @@ class UsageService:
 
     def record(self, kind: str, body: Mapping[str, Any]) -> bool:
         """Keep and send one usage record of this site; False when it was already kept."""
-        planned = body.get("planned_start")  # a session counts in the period it was planned
+        planned = body.get("planned_start", body.get("at"))  # sessions count when planned
         at = float(planned) if isinstance(planned, int | float) else self.clock()
         with self.store.transaction() as conn:
             cur = conn.execute(
@@ -58,7 +66,7 @@ class UsageService:
     def _on_record(self, kind: str, origin: str, body: dict[str, Any]) -> None:
         if kind not in KINDS or not isinstance(body.get("id"), str):
             return
-        at = body.get("planned_start")
+        at = body.get("planned_start", body.get("at"))
         self.store.execute(
             "INSERT OR IGNORE INTO usage(key, origin, kind, at, session_id, body)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -66,6 +74,38 @@ class UsageService:
              float(at) if isinstance(at, int | float) else self.clock(),
              str(body.get("session") or "")[:100] or None,
              json.dumps(body, ensure_ascii=False, default=str)))
+
+    # -- device upkeep ---------------------------------------------------------------------------
+
+    def snapshot_devices(self) -> bool:
+        """Today's device states (lamp hours, UPS), once a day; False when already taken."""
+        if self.devices is None or not self.devices.ids():
+            return False
+        now = self.clock()
+        day = dt.datetime.fromtimestamp(now, VIETNAM).date().isoformat()
+        devices = []
+        for device_id in self.devices.ids():
+            described = self.devices.describe(device_id)
+            readings = described.get("readings") or {}
+            devices.append({
+                "id": device_id, "kind": described.get("kind"), "state": described.get("state"),
+                **{k: readings[k] for k in ("lamp_hours", "battery_status", "on_battery",
+                                            "charge_percent", "runtime_minutes")
+                   if k in readings}})
+        return self.record("usage.device", {
+            "id": f"device:{self.site.id}:{day}", "site": self.site.id,
+            "site_name": self.site.name, "site_level": self.site.level, "date": day,
+            "at": now, "devices": devices})
+
+    async def run(self) -> None:
+        """Take the daily device snapshot; until cancelled."""
+        await asyncio.sleep(60.0)  # let the first polls come in
+        while True:
+            try:
+                self.snapshot_devices()
+            except StorageError:
+                log.warning("usage: database unavailable; will retry", exc_info=True)
+            await asyncio.sleep(DEVICE_SNAPSHOT_SECONDS)
 
     # -- what a session leaves behind -----------------------------------------------------------
 

@@ -40,7 +40,8 @@ async def test_serve_starts_and_stops_cleanly(tmp_path: Path) -> None:
     async with ClientSession() as http, http.get(url + "/healthz") as resp:
         assert resp.status == 200
         assert (await resp.json())["status"] == "ok"
-    assert app[SUPERVISOR].running == 6  # maintenance, tree, sessions, outbox, incidents, uplink
+    assert app[SUPERVISOR].running == 7  # maintenance, tree, sessions, outbox, incidents,
+    # usage, uplink
     stop.set()
     await asyncio.wait_for(server, 10)
     assert app[SUPERVISOR].running == 0

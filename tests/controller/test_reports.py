@@ -193,3 +193,21 @@ async def test_the_api_serves_the_report_and_files_it(app_client: Any) -> None:
     actions = [e.action for e in ctx.audit.entries(limit=10)]
     assert "report.filed" in actions
     assert "report.generate" in actions
+
+
+async def test_device_snapshots_show_upkeep_due_per_site(province: SiteContext) -> None:
+    july = vn("2026-07-02T08:00:00")
+    for day, hours in ((0, 1990), (30, 2050)):
+        SEQ["n"] += 1
+        body = {"id": f"device:xa-1:{day}", "site": "xa-1", "at": july + day * 86400,
+                "devices": [{"id": "proj", "kind": "projector", "lamp_hours": [hours]},
+                            {"id": "ups", "kind": "power", "battery_status": "low"}]}
+        province.outbox.receive([{"key": f"xa-1:{SEQ['n']}", "origin": "xa-1",
+                                  "seq": SEQ["n"], "kind": "usage.device",
+                                  "at": july + day * 86400, "body": body}], via="xa-1")
+    report = build_report(province.config, province.store, parse_period("2026-H2"),
+                          subtree=True)
+    row = {r["site"]: r for r in report["rows"]}["xa-1"]
+    assert row["lamp_hours"] == 2050  # the latest snapshot
+    assert row["ups_battery"] == "low"
+    assert len(row["maintenance_due"]) == 2
