@@ -280,6 +280,25 @@ async def test_three_levels_with_delegation(tmp_path: Path) -> None:
             assert refused["error"]["code"] == "not_chair"
             assert (await _audit(sites["xa-ba"], "remote.camera"))[0]["origin_site"] == "tinh-b"
 
+            # Ended: attendance from both levels reaches the centre's report, through the
+            # province, which reports its own subtree too.
+            await chair.chair(session_id, "end")
+            day = dt.datetime.fromtimestamp(now + 90000, VIETNAM).date().isoformat()
+            query = f"/api/v1/reports?period={day}..{day}&format=json"
+
+            async def in_reports() -> Any:
+                async with Console(central, "quantri") as top, \
+                        Console(province, "quantri") as middle:
+                    at_top = {r["site"]: r for r in (await top.get(query))["rows"]}
+                    at_middle = {r["site"]: r for r in (await middle.get(query))["rows"]}
+                both = all(at_top.get(s, {}).get("sessions_invited") == 1
+                           for s in ("tinh-b", "xa-ba"))
+                return both and at_middle.get("xa-ba", {}).get("sessions_invited") == 1 \
+                    and at_top
+            at_top = await eventually(in_reports, what="attendance in the centre's report")
+            assert at_top["xa-ba"]["name"] == "UBND xa-ba"
+            assert at_top["trung-uong"]["sessions_hosted"] == 1
+
 
 async def _delegated_at(console: Console, session_id: str, expected: bool = True) -> bool:
     session = await console.get(f"/api/v1/sessions/{session_id}")
