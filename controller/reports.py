@@ -27,21 +27,10 @@ Progress = Callable[[int, int], None]
 
 # One row per site and host level; cancelled sessions do not count.
 _ATTENDANCE_SQL: Final = """
-SELECT origin,
-       json_extract(body, '$.host_level') AS host_level,
-       MAX(json_extract(body, '$.site_name')) AS site_name,
-       MAX(json_extract(body, '$.site_level')) AS site_level,
-       COUNT(*) AS invited,
-       SUM(json_extract(body, '$.attended') = 1) AS attended,
-       SUM(json_extract(body, '$.attended') = 1
-           AND COALESCE(json_extract(body, '$.late'), 0) = 0) AS on_time,
-       SUM(json_type(body, '$.ready') IN ('true', 'false')) AS checked,
-       SUM(json_type(body, '$.ready') = 'true') AS ready,
-       SUM(CASE WHEN json_type(body, '$.hours_connected') IN ('integer', 'real')
-                THEN json_extract(body, '$.hours_connected') ELSE 0 END) AS hours
+SELECT origin, host_level, COUNT(*) AS invited, SUM(attended) AS attended, SUM(on_time) AS on_time,
+       COUNT(ready) AS checked, SUM(ready) AS ready, SUM(hours) AS hours
 FROM usage
-WHERE kind = 'usage.attendance' AND at >= ? AND at < ?
-  AND COALESCE(json_extract(body, '$.state'), '') != 'cancelled'
+WHERE kind = 'usage.attendance' AND at >= ? AND at < ? AND cancelled = 0
 GROUP BY origin, host_level
 """
 
@@ -99,8 +88,8 @@ def build_report(config: SiteConfig, store: Store, period: Period, *, subtree: b
             continue
         entry = rows.get(site_id)
         if entry is None:
-            entry = rows[site_id] = _Row(site_id, str(row["site_name"] or site_id),
-                                         str(row["site_level"] or ""), None)
+            name, level = _named(store, site_id)
+            entry = rows[site_id] = _Row(site_id, name, level, None)
         level = str(row["host_level"] or "")
         entry.invited += int(row["invited"])
         entry.attended += int(row["attended"] or 0)
@@ -135,6 +124,14 @@ def build_report(config: SiteConfig, store: Store, period: Period, *, subtree: b
         "rows": report_rows,
         "totals": _totals(rows.values(), period),
     }
+
+
+def _named(store: Store, site_id: str) -> tuple[str, str]:
+    """A site's name and level as its latest attendance record gives them."""
+    row = store.query_one("SELECT body FROM usage WHERE origin = ? AND kind = 'usage.attendance'"
+                          " ORDER BY at DESC LIMIT 1", (site_id,))
+    body = json.loads(row["body"]) if row else {}
+    return str(body.get("site_name") or site_id), str(body.get("site_level") or "")
 
 
 def _count_incidents(rows: dict[str, _Row], store: Store, start: float, end: float) -> None:

@@ -33,6 +33,27 @@ KINDS: Final = ("usage.session", "usage.attendance", "usage.device")
 DEVICE_SNAPSHOT_SECONDS: Final = 3600.0  # how often to look; one snapshot a day is kept
 
 
+INSERT_USAGE: Final = (
+    "INSERT OR IGNORE INTO usage(key, origin, kind, at, session_id, body, host_level,"
+    " attended, on_time, ready, hours, cancelled) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def usage_row(key: str, origin: str, kind: str, at: float,
+              body: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The parameters of `INSERT_USAGE` for one record: the figures a report sums as
+    columns beside the whole record."""
+    ready = body.get("ready")
+    hours = body.get("hours_connected")
+    attended = body.get("attended") is True
+    return (key, origin, kind, at, str(body.get("session") or "")[:100] or None,
+            json.dumps(dict(body), ensure_ascii=False, default=str),
+            str(body["host_level"]) if isinstance(body.get("host_level"), str) else None,
+            int(attended), int(attended and not body.get("late")),
+            int(ready) if isinstance(ready, bool) else None,
+            float(hours) if isinstance(hours, int | float) and not isinstance(hours, bool)
+            else 0.0, int(body.get("state") == "cancelled"))
+
+
 class UsageService:
     """Writes this site's usage records and keeps those of its subtree."""
 
@@ -53,11 +74,8 @@ class UsageService:
         planned = body.get("planned_start", body.get("at"))  # sessions count when planned
         at = float(planned) if isinstance(planned, int | float) else self.clock()
         with self.store.transaction() as conn:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO usage(key, origin, kind, at, session_id, body)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (body["id"], self.site.id, kind, at, body.get("session"),
-                 json.dumps(dict(body), ensure_ascii=False, default=str)))
+            cur = conn.execute(INSERT_USAGE,
+                               usage_row(str(body["id"]), self.site.id, kind, at, body))
             if not cur.rowcount:
                 return False
             self.outbox.add(kind, body, conn)
@@ -67,13 +85,9 @@ class UsageService:
         if kind not in KINDS or not isinstance(body.get("id"), str):
             return
         at = body.get("planned_start", body.get("at"))
-        self.store.execute(
-            "INSERT OR IGNORE INTO usage(key, origin, kind, at, session_id, body)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (str(body["id"])[:200], origin, kind,
-             float(at) if isinstance(at, int | float) else self.clock(),
-             str(body.get("session") or "")[:100] or None,
-             json.dumps(body, ensure_ascii=False, default=str)))
+        self.store.execute(INSERT_USAGE, usage_row(
+            str(body["id"])[:200], origin, kind,
+            float(at) if isinstance(at, int | float) else self.clock(), body))
 
     # -- device upkeep ---------------------------------------------------------------------------
 

@@ -610,6 +610,62 @@
       'inc.report.json': 'Dữ liệu (JSON)',
       'inc.close': 'Đóng',
       'inc.gone': 'Sự cố này không còn ở điểm cầu này.',
+      'rep.intro': 'Báo cáo định kỳ về việc tham dự hội nghị trực tuyến, sự cố và bảo dưỡng thiết bị của điểm cầu, để gửi cấp trên.',
+      'rep.kind': 'Kỳ báo cáo',
+      'rep.kind.H1': '6 tháng đầu năm',
+      'rep.kind.H2': '6 tháng cuối năm',
+      'rep.kind.year': 'Cả năm',
+      'rep.kind.range': 'Khoảng thời gian khác',
+      'rep.year': 'Năm',
+      'rep.from': 'Từ ngày',
+      'rep.to': 'Đến ngày (tính cả ngày này)',
+      'rep.scope': 'Phạm vi',
+      'rep.scope.site': 'Chỉ điểm cầu này',
+      'rep.scope.subtree': 'Cả các điểm cầu cấp dưới',
+      'rep.number': 'Số văn bản (không bắt buộc)',
+      'rep.view': 'Xem',
+      'rep.periodHint': 'Kỳ báo cáo khoá sổ vào ngày chốt số liệu của tháng cuối kỳ (thường là ngày 15): 6 tháng cuối năm tính từ ngày 15/6 đến hết ngày 14/12.',
+      'rep.rangeMissing': 'Vui lòng chọn cả ngày bắt đầu và ngày kết thúc.',
+      'rep.rangeOrder': 'Ngày kết thúc phải sau hoặc trùng ngày bắt đầu.',
+      'rep.denied': 'Vai trò của bạn ({role}) không được xem báo cáo định kỳ. Báo cáo dành cho quản trị, kiểm tra, chủ trì và vận hành; hãy nhờ quản trị viên nếu cần.',
+      'rep.title': 'Báo cáo {period}: {site}',
+      'rep.label.H1': '6 tháng đầu năm {year}',
+      'rep.label.H2': '6 tháng cuối năm {year}',
+      'rep.label.year': 'Năm {year}',
+      'rep.label.range': 'Từ {start} đến {end}',
+      'rep.fact.period': 'Thời gian',
+      'rep.fact.cutoff': 'Ngày chốt số liệu: ngày {day} của tháng cuối kỳ',
+      'rep.fact.scope': 'Phạm vi',
+      'rep.fact.number': 'Số văn bản',
+      'rep.fact.generated': 'Lập lúc',
+      'rep.download': 'Tải về:',
+      'rep.download.pdf': 'PDF',
+      'rep.download.xlsx': 'Excel (XLSX)',
+      'rep.download.csv': 'CSV',
+      'rep.download.json': 'Dữ liệu (JSON)',
+      'rep.markFiled': 'Đánh dấu đã nộp',
+      'rep.fileConfirmTitle': 'Đánh dấu báo cáo {period} là đã nộp?',
+      'rep.fileConfirmText': 'Chỉ đánh dấu sau khi báo cáo đã được gửi lên cấp trên. Sau đó số liệu cũ của kỳ này có thể được dọn bớt theo chính sách lưu trữ.',
+      'rep.fileOk': 'Đánh dấu đã nộp',
+      'rep.filed': 'Đã đánh dấu báo cáo {period} là đã nộp.',
+      'rep.totals': 'Tổng hợp',
+      'rep.rowsHeading': 'Từng điểm cầu',
+      'rep.noRows': 'Không có số liệu trong kỳ này.',
+      'rep.tot.sites': 'Số điểm cầu',
+      'rep.tot.sessions': 'Phiên tham dự / được mời',
+      'rep.tot.hosted': 'Phiên do điểm cầu chủ trì',
+      'rep.col.site': 'Điểm cầu',
+      'rep.col.invited': 'Phiên được mời',
+      'rep.col.attended': 'Phiên tham dự',
+      'rep.col.attendance': 'Tỉ lệ tham dự',
+      'rep.col.onTime': 'Vào đúng giờ',
+      'rep.col.readiness': 'Đạt kiểm tra sẵn sàng',
+      'rep.col.hours': 'Giờ kết nối',
+      'rep.col.incidents': 'Sự cố',
+      'rep.col.mttr': 'Khắc phục trung bình (phút)',
+      'rep.col.availability': 'Thời gian sẵn sàng',
+      'rep.col.maintenance': 'Cần bảo dưỡng',
+      'rep.noMaintenance': 'Không có',
     },
     en: {
       'app.title': 'Site console',
@@ -1216,6 +1272,62 @@
       'inc.report.json': 'Data (JSON)',
       'inc.close': 'Close',
       'inc.gone': 'This incident is no longer at this site.',
+      'rep.intro': "The periodic report of this site's attendance at online conferences, its incidents and equipment upkeep, for the level above.",
+      'rep.kind': 'Reporting period',
+      'rep.kind.H1': 'First half of the year',
+      'rep.kind.H2': 'Second half of the year',
+      'rep.kind.year': 'Whole year',
+      'rep.kind.range': 'Other dates',
+      'rep.year': 'Year',
+      'rep.from': 'From',
+      'rep.to': 'To (included)',
+      'rep.scope': 'Scope',
+      'rep.scope.site': 'This site only',
+      'rep.scope.subtree': 'With the sites below it',
+      'rep.number': 'Document number (optional)',
+      'rep.view': 'View',
+      'rep.periodHint': "Periods close on the cut-off day of their last month (usually the 15th): the second half runs from 15 June to 14 December included.",
+      'rep.rangeMissing': 'Please choose both the first and the last day.',
+      'rep.rangeOrder': 'The last day must not come before the first.',
+      'rep.denied': 'Your role ({role}) cannot read periodic reports. They are for administrators, auditors, chairs and operators; ask an administrator if you need one.',
+      'rep.title': 'Report {period}: {site}',
+      'rep.label.H1': 'First half of {year}',
+      'rep.label.H2': 'Second half of {year}',
+      'rep.label.year': 'Year {year}',
+      'rep.label.range': '{start} to {end}',
+      'rep.fact.period': 'Dates',
+      'rep.fact.cutoff': 'Cut-off: day {day} of the closing month',
+      'rep.fact.scope': 'Scope',
+      'rep.fact.number': 'Document number',
+      'rep.fact.generated': 'Generated at',
+      'rep.download': 'Download:',
+      'rep.download.pdf': 'PDF',
+      'rep.download.xlsx': 'Excel (XLSX)',
+      'rep.download.csv': 'CSV',
+      'rep.download.json': 'Data (JSON)',
+      'rep.markFiled': 'Mark as filed',
+      'rep.fileConfirmTitle': 'Mark the {period} report as filed?',
+      'rep.fileConfirmText': "Only mark it once the report has been sent to the level above. The period's old records may then be purged under the retention policy.",
+      'rep.fileOk': 'Mark as filed',
+      'rep.filed': 'The {period} report is marked as filed.',
+      'rep.totals': 'Totals',
+      'rep.rowsHeading': 'Site by site',
+      'rep.noRows': 'No data in this period.',
+      'rep.tot.sites': 'Sites',
+      'rep.tot.sessions': 'Sessions attended / invited',
+      'rep.tot.hosted': 'Sessions hosted',
+      'rep.col.site': 'Site',
+      'rep.col.invited': 'Sessions invited',
+      'rep.col.attended': 'Sessions attended',
+      'rep.col.attendance': 'Attendance',
+      'rep.col.onTime': 'On time',
+      'rep.col.readiness': 'Readiness checks passed',
+      'rep.col.hours': 'Hours connected',
+      'rep.col.incidents': 'Incidents',
+      'rep.col.mttr': 'Mean time to restore (min)',
+      'rep.col.availability': 'Availability',
+      'rep.col.maintenance': 'Maintenance due',
+      'rep.noMaintenance': 'None',
     },
   };
 
@@ -1229,7 +1341,7 @@
     { id: 'sessions', load: () => { startMeetings(); startCalls(); },
       unload: () => { stopMeetings(); stopCalls(); stopPlayout(); } },
     { id: 'incidents', load: () => startIncidents(), unload: () => stopIncidents() },
-    { id: 'reports' },
+    { id: 'reports', load: () => openReports() },
     { id: 'audit', roles: ['admin', 'auditor'], load: () => loadAudit(false) },
     { id: 'accounts', roles: ['admin'], load: () => loadUsers() },
   ];
@@ -1256,6 +1368,7 @@
     playout: null, // { card, pc }: the conference this page is playing
     meetings: freshMeetings(),
     incidents: freshIncidents(),
+    reports: { seq: 0, report: null, query: null, ready: false },
   };
 
   // The device panel's state; `cards` maps a device id to its card (kept across polls, so a
@@ -1320,6 +1433,8 @@
       rebuildCalls();
       rebuildMeetings();
       rebuildIncidents();
+      renderReportForm();
+      renderReport();
     }
     if (state.setPasswordFor) {
       $('dlg-set-password-title').textContent = t('users.setPasswordTitle', { user: state.setPasswordFor });
@@ -4630,6 +4745,244 @@
     });
   }
 
+  // ---------------------------------------------------------------- reports
+
+  // Who may read reports and mark them filed (the server checks it too).
+  const REPORT_ROLES = ['admin', 'auditor', 'chair', 'operator'];
+  const FILER_ROLES = ['admin', 'auditor'];
+  const REPORT_FORMATS = ['pdf', 'xlsx', 'csv', 'json'];
+  const REPORT_YEARS = 3; // this year and the two before it
+
+  const mayReadReports = () => userIn(REPORT_ROLES);
+
+  // yyyy-mm-dd (a calendar day, no time zone) as dd/mm/yyyy.
+  function formatDay(iso) {
+    const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(String(iso ?? ''));
+    return m ? `${m[3]}/${m[2]}/${m[1]}` : (iso ? String(iso) : t('common.none'));
+  }
+
+  const fmtRate = (v) => (num(v) === null ? t('common.none') : fmtNum(v * 100, 1) + '%');
+  const fmtPlain = (v, digits = 1) => (num(v) === null ? t('common.none') : fmtNum(v, digits));
+  const fmtAvailability = (v) => (num(v) === null ? t('common.none') : fmtNum(v, 2) + '%');
+
+  function openReports() {
+    const r = state.reports;
+    if (!r.ready) {
+      // The period nearest today: the second half from mid-June on.
+      const now = new Date();
+      const year = now.getFullYear();
+      const years = Array.from({ length: REPORT_YEARS }, (_, i) => String(year - i));
+      $('rep-year').replaceChildren(...years.map((y) => el('option', { value: y, text: y })));
+      $('rep-year').value = String(year);
+      const secondHalf = now.getMonth() > 5 || (now.getMonth() === 5 && now.getDate() >= 15);
+      $('rep-kind').value = secondHalf ? 'H2' : 'H1';
+      r.ready = true;
+    }
+    $('rep-alert').textContent = '';
+    renderReportForm();
+    renderReport();
+    if (mayReadReports()) loadReportSite();
+  }
+
+  // The scope choice only matters when sites report to this one.
+  async function loadReportSite() {
+    const epoch = state.epoch;
+    try {
+      const site = await api('GET', '/api/v1/site');
+      if (epoch !== state.epoch) return;
+      state.site = site;
+      renderHeader();
+      renderReportForm();
+    } catch (err) {
+      reportError(err);
+    }
+  }
+
+  function siteHasChildren() {
+    const site = state.site;
+    return !!site && Array.isArray(site.subtree) && site.subtree.length > 0;
+  }
+
+  function renderReportForm() {
+    if (!state.user) return;
+    const may = mayReadReports();
+    const denied = $('rep-denied');
+    denied.hidden = may;
+    if (!may) {
+      denied.replaceChildren(el('strong', { className: 'readonly-badge', text: t('dev.viewOnly') }), ' ',
+        t('rep.denied', { role: label('role', state.user.role) }));
+    }
+    $('rep-form').hidden = !may;
+    const range = $('rep-kind').value === 'range';
+    $('rep-year-field').hidden = range;
+    $('rep-from-field').hidden = !range;
+    $('rep-to-field').hidden = !range;
+    const children = siteHasChildren();
+    $('rep-scope-field').hidden = !children;
+    if (!children) $('rep-scope').value = 'site';
+  }
+
+  // The query of the form: { period, scope, number } or null with the reason shown.
+  function reportQuery() {
+    const kind = $('rep-kind').value;
+    let period;
+    if (kind === 'range') {
+      const from = $('rep-from').value;
+      const to = $('rep-to').value;
+      if (!from || !to) {
+        $('rep-alert').textContent = t('rep.rangeMissing');
+        $(from ? 'rep-to' : 'rep-from').focus();
+        return null;
+      }
+      if (to < from) {
+        $('rep-alert').textContent = t('rep.rangeOrder');
+        $('rep-to').focus();
+        return null;
+      }
+      period = `${from}..${to}`;
+    } else {
+      const year = $('rep-year').value;
+      period = kind === 'year' ? year : `${year}-${kind}`;
+    }
+    return {
+      period,
+      scope: siteHasChildren() ? $('rep-scope').value : 'site',
+      number: $('rep-number').value.trim().slice(0, 40),
+    };
+  }
+
+  function reportUrl(query, format) {
+    const params = new URLSearchParams({ period: query.period, scope: query.scope, format, lang: state.lang });
+    if (query.number) params.set('number', query.number);
+    return '/api/v1/reports?' + params.toString();
+  }
+
+  function showReportDenied() {
+    state.reports.report = null;
+    $('rep-alert').textContent = t('rep.denied', { role: label('role', state.user ? state.user.role : '') });
+    renderReport();
+  }
+
+  async function submitReport(event) {
+    event.preventDefault();
+    clearMessages();
+    $('rep-alert').textContent = '';
+    const query = reportQuery();
+    if (!query) return;
+    const r = state.reports;
+    const seq = ++r.seq;
+    const epoch = state.epoch;
+    $('rep-loading').hidden = false;
+    await withDisabled(event.currentTarget, async () => {
+      try {
+        const report = await api('GET', reportUrl(query, 'json'));
+        if (seq !== r.seq || epoch !== state.epoch) return;
+        r.report = report;
+        r.query = query;
+        $('rep-filed-result').textContent = '';
+        renderReport();
+      } catch (err) {
+        if (seq !== r.seq) return;
+        if (err instanceof ApiError && err.status === 403) showReportDenied();
+        else reportError(err, $('rep-alert'));
+      } finally {
+        if (seq === r.seq) $('rep-loading').hidden = true;
+      }
+    });
+  }
+
+  function periodName(period) {
+    const p = obj(period);
+    const year = /^(\d{4})/.exec(String(p.label ?? ''));
+    if (['H1', 'H2', 'year'].includes(p.kind) && year) return t('rep.label.' + p.kind, { year: year[1] });
+    return t('rep.label.range', { start: formatDay(p.start), end: formatDay(p.end) });
+  }
+
+  function renderReport() {
+    const r = state.reports;
+    const report = r.report;
+    $('rep-result').hidden = !report;
+    if (!report) return;
+    const period = obj(report.period);
+    const site = obj(report.site);
+    $('rep-title').textContent = t('rep.title', { period: periodName(period), site: String(site.name || site.id || '') });
+
+    const facts = [
+      [t('rep.fact.period'), `${formatDay(period.start)} – ${formatDay(period.end)}`, 'report-period',
+        num(period.cutoff_day) !== null ? t('rep.fact.cutoff', { day: period.cutoff_day }) : ''],
+      [t('rep.fact.scope'), t('rep.scope.' + (report.scope === 'subtree' ? 'subtree' : 'site')), 'report-scope-shown'],
+      [t('rep.fact.generated'), formatTime(report.generated_at), 'report-generated'],
+    ];
+    if (report.number) facts.push([t('rep.fact.number'), String(report.number), 'report-number-shown']);
+    $('rep-facts').replaceChildren(...facts.map(([k, v, testid, sub]) => el('div', null, [
+      el('dt', { text: k }),
+      el('dd', { 'data-testid': testid }, [v, ...(sub ? [el('span', { className: 'sub', text: sub })] : [])]),
+    ])));
+
+    const query = r.query;
+    $('rep-downloads').replaceChildren(el('span', { text: t('rep.download') }), ...REPORT_FORMATS.map((fmt) =>
+      el('a', { className: 'btn btn-small', href: reportUrl(query, fmt), download: '', 'data-testid': 'report-download-' + fmt,
+        text: t('rep.download.' + fmt) })));
+    $('rep-filed-box').hidden = !userIn(FILER_ROLES);
+
+    const tot = obj(report.totals);
+    const totals = [
+      [t('rep.tot.sites'), fmtPlain(tot.sites, 0)],
+      [t('rep.tot.sessions'), `${fmtPlain(tot.sessions_attended, 0)} / ${fmtPlain(tot.sessions_invited, 0)}`],
+      [t('rep.col.attendance'), fmtRate(tot.attendance_rate)],
+      [t('rep.col.onTime'), fmtRate(tot.on_time_rate)],
+      [t('rep.col.readiness'), fmtRate(tot.readiness_pass_rate)],
+      [t('rep.tot.hosted'), fmtPlain(tot.sessions_hosted, 0)],
+      [t('rep.col.hours'), fmtPlain(tot.hours_connected)],
+      [t('rep.col.incidents'), fmtPlain(tot.incidents, 0)],
+      [t('rep.col.mttr'), fmtPlain(tot.mttr_minutes)],
+      [t('rep.col.availability'), fmtAvailability(tot.availability_percent)],
+    ];
+    $('rep-totals').replaceChildren(...totals.map(([k, v]) => el('div', null, [el('dt', { text: k }), el('dd', { text: v })])));
+
+    const rows = arr(report.rows);
+    $('rep-body').replaceChildren(...rows.map((row) => {
+      const due = arr(row.maintenance_due);
+      return el('tr', { 'data-testid': 'report-row-' + String(row.site ?? '') }, [
+        el('th', { scope: 'row', text: String(row.name || row.site || '') }),
+        el('td', { className: 'num', text: fmtPlain(row.sessions_invited, 0) }),
+        el('td', { className: 'num', text: fmtPlain(row.sessions_attended, 0) }),
+        el('td', { className: 'num', text: fmtRate(row.attendance_rate) }),
+        el('td', { className: 'num', text: fmtRate(row.on_time_rate) }),
+        el('td', { className: 'num', text: fmtRate(row.readiness_pass_rate) }),
+        el('td', { className: 'num', text: fmtPlain(row.hours_connected) }),
+        el('td', { className: 'num', text: fmtPlain(row.incidents, 0) }),
+        el('td', { className: 'num', text: fmtPlain(row.mttr_minutes) }),
+        el('td', { className: 'num', text: fmtAvailability(row.availability_percent) }),
+        el('td', { className: 'maintenance' }, due.length
+          ? [el('ul', { className: 'report-maintenance' }, due.map((d) => el('li', { text: String(d) })))]
+          : [t('rep.noMaintenance')]),
+      ]);
+    }));
+    $('rep-table').hidden = rows.length === 0;
+    $('rep-empty').hidden = rows.length !== 0;
+  }
+
+  async function markReportFiled() {
+    const r = state.reports;
+    if (!r.report || !r.query) return;
+    const period = r.query.period;
+    const name = periodName(r.report.period);
+    const result = $('rep-filed-result');
+    result.textContent = '';
+    if (!await confirmAction(t('rep.fileConfirmTitle', { period: name }), t('rep.fileConfirmText'), t('rep.fileOk'))) return;
+    const button = $('rep-filed');
+    button.disabled = true;
+    try {
+      await api('POST', '/api/v1/reports/filed', { period });
+      if (r.query && r.query.period === period) feedback(result, t('rep.filed', { period: name }), 'ok');
+    } catch (err) {
+      if (!(err instanceof ApiError && err.handled)) feedback(result, err.message || t('err.http', { status: err.status }), 'error');
+    } finally {
+      button.disabled = false;
+    }
+  }
+
   // ---------------------------------------------------------------- dialogs
 
   function openDialog(dlg) {
@@ -4787,6 +5140,9 @@
     $('inc-report-open').addEventListener('click', openIncidentForm);
     $('inc-new-cancel').addEventListener('click', closeIncidentForm);
     $('inc-new-form').addEventListener('submit', submitIncident);
+    $('rep-form').addEventListener('submit', submitReport);
+    $('rep-kind').addEventListener('change', renderReportForm);
+    $('rep-filed').addEventListener('click', markReportFiled);
     for (const id of ['inc-filter-state', 'inc-filter-scope']) {
       $(id).addEventListener('change', () => { state.incidents.listSig = ''; loadIncidents(); });
     }
