@@ -139,6 +139,7 @@ class CallService:
         self.metrics = metrics
         self.clock = clock
         self.listeners: list[Callable[[str, Sequence[LinkSample]], None]] = []
+        self.event_listeners: list[Callable[[str, CallEvent], None]] = []
         self._supervisor: TaskSupervisor | None = None
         self._bridges: dict[str, ManagedBridge] = {}
         for cfg in config.bridges:
@@ -324,6 +325,11 @@ class CallService:
     # -- events and samples ------------------------------------------------------------------
 
     def _on_event(self, managed: ManagedBridge, event: CallEvent) -> None:
+        for listener in self.event_listeners:
+            try:
+                listener(managed.config.id, event)
+            except Exception:
+                log.exception("a call event listener failed on %s", event.name)
         managed.events.append(event)
         del managed.events[:-200]
         if event.name != "room":

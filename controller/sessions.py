@@ -54,6 +54,7 @@ from controller.session_rules import (
 from controller.store import Store
 from controller.tree import SiteTree
 from controller.uplink_protocol import Command, Result, SessionStatus, SessionUpdate
+from media.bridges.base import CallEvent
 from monitoring.metrics import SiteMetrics
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,7 @@ class SessionService:
         self._parsed: dict[str, SessionRecord] = {}
         # Told once when a session this site keeps ends or is cancelled (usage records).
         self.closed_listeners: list[Callable[[SessionRecord], None]] = []
+        calls.event_listeners.append(self._on_call_event)
         tree.sessions = self
 
     # -- storage -------------------------------------------------------------------------------
@@ -421,6 +423,20 @@ class SessionService:
             self.start_readiness(record.id, actor="system")
         if record.state in ("ended", "cancelled") and status.get("hand", {}).get("raised"):
             self._update_own(record.id, hand={"raised": False, "at": self.clock()})
+
+    def _on_call_event(self, bridge: str, event: CallEvent) -> None:
+        """A call that drops and comes back is a leave and a new join of the live session it
+        serves (the report counts each stretch connected)."""
+        if event.name not in ("dropped", "recovered"):
+            return
+        for record in self.records(open_only=True):
+            if record.state != "live" or not record.includes(self.self_id) \
+                    or self._bridge_for(record) != bridge \
+                    or not self.status_of(record.id, self.self_id).get("in_call"):
+                continue
+            self._event(record.id, self.self_id,
+                        "left" if event.name == "dropped" else "joined", bridge=bridge,
+                        reason=event.name)
 
     def _closed(self, record: SessionRecord) -> None:
         for listener in self.closed_listeners:

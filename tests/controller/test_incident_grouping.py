@@ -29,6 +29,7 @@ async def province(tmp_path: Path, clock: FakeClock) -> AsyncIterator[SiteContex
                                            extra=extra, with_uplink=False))
     app: web.Application = create_app(config, clock=clock, announce=lambda _text: None)
     yield app[CONTEXT]
+    await app[CONTEXT].sessions.close()
     app[CONTEXT].store.close()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from controller.config import load_config
 from controller.context import CONTEXT, SiteContext
 from controller.periods import VIETNAM, parse_period
 from controller.reports import build_report
+from media.bridges.base import CallEvent
 from monitoring.incidents import Incident
 from tests.conftest import SECRET_TEXT, FakeClock, write_site_config
 
@@ -33,6 +35,7 @@ async def province(tmp_path: Path, clock: FakeClock) -> AsyncIterator[SiteContex
                                            extra=extra, with_uplink=False))
     app: web.Application = create_app(config, clock=clock, announce=lambda _text: None)
     yield app[CONTEXT]
+    await app[CONTEXT].sessions.close()
     app[CONTEXT].store.close()
 
 
@@ -211,3 +214,41 @@ async def test_device_snapshots_show_upkeep_due_per_site(province: SiteContext) 
     assert row["lamp_hours"] == 2050  # the latest snapshot
     assert row["ups_battery"] == "low"
     assert len(row["maintenance_due"]) == 2
+
+
+async def test_a_call_that_drops_and_recovers_is_two_stretches_connected(
+        tmp_path: Path, clock: FakeClock) -> None:
+    (tmp_path / "xa-1.secret").write_text(SECRET_TEXT)
+    (tmp_path / "xa-1.secret").chmod(0o600)
+    extra = ('[[children]]\nid = "xa-1"\ncredential_file = "xa-1.secret"\n\n'
+             '[[bridges]]\nid = "tinh"\nkind = "janus-videoroom"\n'
+             'url = "http://127.0.0.1:9/janus"\nroom = 1\n')
+    config = load_config(write_site_config(tmp_path, site_id="tinh-a", level="province",
+                                           extra=extra, with_uplink=False))
+    ctx = create_app(config, clock=clock, announce=lambda _text: None)[CONTEXT]
+    try:
+        sessions = ctx.sessions
+        record = sessions.create({"title": "Giao ban", "participants": ["xa-1"],
+                                  "starts_at": clock() + 5 * 86400,
+                                  "ends_at": clock() + 5 * 86400 + 7200}, actor="chutri")
+        sessions.approve(record.id, actor="chutri")
+        await sessions.chair(record.id, "start", None, {}, actor="chutri")
+        # As join() leaves it: in the call, one join on record.
+        sessions._update_own(record.id, in_call=True)
+        sessions._event(record.id, "tinh-a", "joined", bridge="tinh")
+        clock.advance(1200)
+        for call in ctx.calls.event_listeners:
+            call("tinh", CallEvent("c1", "dropped", clock()))
+        clock.advance(60)
+        for call in ctx.calls.event_listeners:
+            call("tinh", CallEvent("c1", "recovered", clock()))
+        clock.advance(1800)
+        await sessions.chair(record.id, "end", None, {}, actor="chutri")
+        row = ctx.store.query_one("SELECT body FROM usage WHERE kind = 'usage.attendance'")
+        assert row is not None
+        body = json.loads(row["body"])
+        assert len(body["joins"]) == 2
+        assert body["hours_connected"] == pytest.approx(3000 / 3600, abs=1e-3)
+    finally:
+        await ctx.sessions.close()  # the chair's own readiness check may still run
+        ctx.store.close()
