@@ -252,3 +252,18 @@ async def test_a_call_that_drops_and_recovers_is_two_stretches_connected(
     finally:
         await ctx.sessions.close()  # the chair's own readiness check may still run
         ctx.store.close()
+
+
+async def test_a_commune_added_mid_period_gets_its_own_row(province: SiteContext) -> None:
+    # xa-9 joined the province in October: not configured here yet, its records name it.
+    october = vn("2026-10-20T08:00:00")
+    for i in range(4):
+        province.outbox.receive([attendance("xa-9", f"m{i}", october + i * 86400,
+                                            attended=i != 3)], via="xa-9")
+    report = build_report(province.config, province.store, parse_period("2026-H2"),
+                          subtree=True)
+    row = {r["site"]: r for r in report["rows"]}["xa-9"]
+    assert row["name"] == "UBND xa-9"
+    assert (row["sessions_invited"], row["sessions_attended"]) == (4, 3)
+    assert row["attendance_rate"] == 0.75  # over its own invitations, not the whole period
+    assert report["totals"]["sites"] == 5
