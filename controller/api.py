@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from importlib import resources
 from typing import Any, Final
 
@@ -23,6 +22,7 @@ from controller.web import (
     Route,
     field_bool,
     field_str,
+    iso,
     json_body,
     json_ok,
     only_fields,
@@ -40,14 +40,6 @@ OPERATORS: Final = frozenset({"operator", "chair"})
 
 def _ctx(request: web.Request) -> SiteContext:
     return request.app[CONTEXT]
-
-
-def iso(ts: float | None) -> str | None:
-    """A UTC timestamp in ISO 8601 with a Z."""
-    if ts is None:
-        return None
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds").replace(
-        "+00:00", "Z")
 
 
 def user_json(user: User) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from typing import Any, Final
 
 from aiohttp import web
@@ -17,7 +16,16 @@ from controller.incident_report import (
     report_csp,
     report_filename,
 )
-from controller.web import Route, field_str, json_body, json_ok, only_fields, query_int, session_of
+from controller.web import (
+    Route,
+    field_str,
+    iso,
+    json_body,
+    json_ok,
+    only_fields,
+    query_int,
+    session_of,
+)
 from monitoring.incidents import Incident
 
 OPERATORS: Final = frozenset({"operator", "chair"})
@@ -33,24 +41,17 @@ def _user(request: web.Request) -> str:
     return session_of(request).user.username
 
 
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds").replace(
-        "+00:00", "Z")
-
-
 def incident_json(incident: Incident, now: float, *, detail: bool = True) -> dict[str, Any]:
     """An incident as the API shows it: times in ISO 8601, overdue clocks evaluated."""
     out = incident.to_dict()
     for key in ("opened_at", "acknowledged_at", "resolved_at", "notice_sent_at",
                 "report_sent_at"):
-        out[key] = _iso(out[key])
-    out["notice_due"] = _iso(incident.notice_due)
-    out["report_due"] = _iso(incident.report_due)
+        out[key] = iso(out[key])
+    out["notice_due"] = iso(incident.notice_due)
+    out["report_due"] = iso(incident.report_due)
     out["overdue"] = incident.overdue(now)
     if detail:
-        out["timeline"] = [{**t, "at": _iso(t.get("at")) if isinstance(t.get("at"), int | float)
+        out["timeline"] = [{**t, "at": iso(t.get("at")) if isinstance(t.get("at"), int | float)
                             else None} for t in incident.timeline]
     else:
         out.pop("timeline")

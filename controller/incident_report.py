@@ -24,6 +24,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 from controller.context import SiteContext
 from controller.errors import DependencyFailedError, NotFoundError
+from controller.web import iso
 from endpoints.framing import sanitize
 from monitoring.incidents import Incident
 
@@ -95,15 +96,8 @@ def vn_time(ts: float | None, *, seconds: bool = False) -> str | None:
     return moment.strftime("%d/%m/%Y %H:%M:%S" if seconds else "%d/%m/%Y %H:%M")
 
 
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds").replace(
-        "+00:00", "Z")
-
-
 def _moment(ts: float | None) -> dict[str, Any] | None:
-    return None if ts is None else {"at": _iso(ts), "local": vn_time(ts)}
+    return None if ts is None else {"at": iso(ts), "local": vn_time(ts)}
 
 
 def duration_text(seconds: float) -> str:
@@ -246,7 +240,7 @@ def _samples(incident: Incident) -> dict[str, Any] | None:
         if isinstance(pair, list | tuple) and len(pair) == 2:
             at, value = _finite(pair[0]), _finite(pair[1])
             if at is not None and value is not None:
-                samples.append({"at": _iso(at), "local": vn_time(at, seconds=True),
+                samples.append({"at": iso(at), "local": vn_time(at, seconds=True),
                                 "value": round(value, 2)})
     return {"metric": incident.kind, "label": label, "unit": unit,
             "samples": samples} if samples else None
@@ -284,7 +278,7 @@ def report_data(incident: Incident, *, site: Mapping[str, Any], here: Mapping[st
         at = _finite(entry.get("at"))
         kind = str(entry.get("type", ""))
         by = _clean(entry["by"], 64) if isinstance(entry.get("by"), str) else None
-        row = {"at": _iso(at), "local": vn_time(at), "type": kind,
+        row = {"at": iso(at), "local": vn_time(at), "type": kind,
                "type_text": TIMELINE_TEXT.get(kind, kind), "by": by,
                "text": _recovery_text(entry) if kind == "recovery"
                else _clean(entry.get("text", ""), 1000)}
@@ -305,7 +299,7 @@ def report_data(incident: Incident, *, site: Mapping[str, Any], here: Mapping[st
     level = str(site.get("level", ""))
     return {
         "format": REPORT_FORMAT,
-        "generated": {"at": _iso(now), "local": vn_time(now), "by": author,
+        "generated": {"at": iso(now), "local": vn_time(now), "by": author,
                       "site": {"id": str(here.get("id", "")),
                                "name": _clean(here.get("name", ""), 200)}},
         "site": {"id": str(site.get("id", "")), "name": _clean(site.get("name", ""), 200),

@@ -54,6 +54,7 @@ from controller.session_rules import (
 from controller.store import Store
 from controller.tree import SiteTree
 from controller.uplink_protocol import Command, Result, SessionStatus, SessionUpdate
+from controller.web import iso
 from media.bridges.base import CallEvent
 from monitoring.metrics import SiteMetrics
 
@@ -76,13 +77,6 @@ LOCAL_CONTROL_KEY: Final = "local_control_only"
 # Result labels kept as they are in metrics; anything else counts as "error" (bounded labels).
 _RESULT_LABELS: Final = frozenset({"ok", "partial", "site_offline", "command_timeout",
                                    "unknown_site", "device_not_found"})
-
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds").replace(
-        "+00:00", "Z")
 
 
 def parse_time(value: Any, key: str) -> float:
@@ -246,12 +240,12 @@ class SessionService:
         """A session as the API shows it, with every site's part this site knows."""
         out = record.to_dict()
         for key in ("starts_at", "ends_at", "created_at", "started_at", "ended_at"):
-            out[key] = _iso(out[key])
+            out[key] = iso(out[key])
         out["role"] = self.role(record)
         out["my_status"] = self.status_of(record.id, self.self_id)
         if record.floor.get("since") is not None:
             floor = dict(record.floor)
-            floor["since"] = _iso(floor["since"])
+            floor["since"] = iso(floor["since"])
             floor["remaining"] = round(float(record.floor["since"]) + float(
                 record.floor.get("limit", 0)) - self.clock())
             out["floor"] = floor

@@ -7,6 +7,7 @@ Every error leaves as ``{"error": {"code", "message"}}`` with a 4xx status.
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import json
 import logging
@@ -71,6 +72,14 @@ class Route:
 SESSION_KEY: Final = web.RequestKey("session", WebSession)
 ROUTES_KEY: Final = web.AppKey("routes", dict[tuple[str, str], Route])
 
+
+
+def iso(ts: float | None) -> str | None:
+    """A UTC timestamp in ISO 8601 with a Z."""
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds").replace(
+        "+00:00", "Z")
 
 def error_response(status: int, code: str, message: str,
                    headers: Mapping[str, str] | None = None,
